@@ -1,0 +1,7 @@
+"""Allow ``python -m xrayviewer``."""
+
+import sys
+
+from xrayviewer.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command-line entry points: the viewer, ``predict``, ``models`` and ``train``."""

@@ -1,0 +1,1 @@
+"""Engine: model bundles, preprocessing, inference, CAM, datasets, training and metrics. No Qt."""

@@ -1,0 +1,1 @@
+"""Qt (PySide6) user interface: widgets and background workers over the imaging and engine layers."""
