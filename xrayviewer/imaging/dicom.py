@@ -1,0 +1,229 @@
+"""DICOM files → XRayImage with pydicom's pixel pipeline (pylibjpeg plugins for compressed syntaxes).
+
+Order: read header → refuse non-images and absurd sizes → check the decoder → decode the first frame →
+colour to grey → Modality LUT (rescale or LUT sequence) → header windows / VOI LUT → inversion flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom import Dataset
+from pydicom.pixels import get_decoder
+from pydicom.pixels.processing import apply_color_lut, apply_voi
+from pydicom.pixels.utils import get_expected_length
+from pydicom.uid import UID, ImplicitVRLittleEndian
+
+from xrayviewer.imaging import lut
+from xrayviewer.imaging.colour import COLOUR_WARNING, rgb_to_grey
+from xrayviewer.imaging.errors import (
+    DecoderMissingError,
+    UnreadableImageError,
+    UnsupportedImageError,
+)
+from xrayviewer.imaging.image import VoiLut, Window, XRayImage
+from xrayviewer.imaging.metadata import display_metadata
+from xrayviewer.imaging.windows import auto_window, bit_depth_window
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_PIXELS = 2**27  # 134 M pixels in one frame (≈ 11 600 × 11 600): far above any radiograph
+MAX_PIXEL_BYTES = 2**32  # 4 GiB of decoded pixel data over all frames
+_SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+
+
+def read_dataset(path: Path) -> Dataset:
+    """Parse header and pixel data (preamble optional); pydicom warnings are silenced (they may quote PHI)."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(path, force=True)
+            len(ds)  # forces parsing of every top-level element
+    except Exception as exc:
+        raise UnreadableImageError("DICOM header is truncated or corrupt") from exc
+    if caught:
+        logger.debug("pydicom raised %d warnings while reading (not shown: they may quote header values)",
+                     len(caught))
+    return ds
+
+
+def looks_like_dicom(ds: Dataset) -> bool:
+    """Sanity check for files read without the 'DICM' preamble: plausible SOP class or image tags."""
+    try:
+        sop = str(ds.get("SOPClassUID", ""))
+        return sop.startswith("1.2.840.10008.") or ("PixelData" in ds and "Rows" in ds)
+    except Exception:
+        return False
+
+
+def _refuse_non_images(ds: Dataset) -> None:
+    sop = UID(str(ds.get("SOPClassUID", "")))
+    if sop.startswith(_SR_PREFIX):
+        raise UnsupportedImageError("file is a DICOM Structured Report, not an image")
+    if "PixelData" not in ds:
+        kind = sop.name if sop.is_valid and sop.name != sop else "object"
+        raise UnsupportedImageError(f"file is a DICOM {kind} without pixel data, not an image")
+
+
+def _refuse_absurd_size(ds: Dataset) -> tuple[int, int, int]:
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames") or 1)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise UnreadableImageError("DICOM header lacks a valid image size (Rows, Columns, Bits)") from exc
+    if min(rows, cols, frames, samples, bits) <= 0:
+        raise UnreadableImageError(f"DICOM header gives an empty image size: {rows} × {cols} × {frames}")
+    if rows * cols > MAX_FRAME_PIXELS or rows * cols * frames * samples * bits // 8 > MAX_PIXEL_BYTES:
+        raise UnsupportedImageError(
+            f"DICOM header gives an implausible image size ({rows} × {cols} pixels × {frames} frames); "
+            "refusing to decode it"
+        )
+    return rows, cols, frames
+
+
+def _transfer_syntax(ds: Dataset) -> UID:
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None)
+    if syntax is None:  # no meta header: pydicom parsed it as implicit or explicit little endian
+        syntax = ImplicitVRLittleEndian if ds.is_implicit_VR else UID("1.2.840.10008.1.2.1")
+        ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = syntax
+    return syntax
+
+
+def _check_decoder(ds: Dataset, syntax: UID) -> None:
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError as exc:
+        raise UnsupportedImageError(f"pixel data compression '{syntax.name}' is not supported") from exc
+    if not decoder.is_available:
+        raise DecoderMissingError(
+            f"{syntax.name} decoder missing: reinstall XRayViewer (its pylibjpeg plugins are not installed)"
+        )
+    if not syntax.is_compressed:
+        expected = get_expected_length(ds, "bytes")
+        got = len(ds.PixelData)
+        if got < expected:
+            raise UnreadableImageError(f"truncated pixel data: expected {expected} bytes, got {got}")
+
+
+def _decode_first_frame(ds: Dataset, frames: int) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.pixel_array_options(index=0 if frames > 1 else None)
+            return ds.pixel_array
+    except Exception as exc:
+        logger.debug("pixel decoding failed: %s", type(exc).__name__)
+        raise UnreadableImageError(
+            "pixel data could not be decoded: the file is truncated or corrupt"
+        ) from exc
+
+
+def _float(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _as_list(value: object) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+
+
+def header_windows(ds: Dataset) -> list[Window]:
+    """Window Center/Width pairs from the header in order (the first is the default), with their names."""
+    centers = _as_list(ds.get("WindowCenter"))
+    widths = _as_list(ds.get("WindowWidth"))
+    names = _as_list(ds.get("WindowCenterWidthExplanation"))
+    function = str(ds.get("VOILUTFunction") or "LINEAR").upper()
+    if function not in lut.WINDOW_FUNCTIONS:
+        function = "LINEAR"
+    windows = []
+    for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
+        center, width = _float(c), _float(w)
+        if center is None or width is None or width <= 0:
+            continue
+        name = str(names[i]) if i < len(names) else ""
+        source = "header" if not windows else f"header #{i + 1}"
+        windows.append(Window(center, width, function=function, source=source, name=name))
+    return windows
+
+
+def voi_lut(ds: Dataset) -> VoiLut | None:
+    """The first VOI LUT Sequence item as a table, read through pydicom's ``apply_voi``."""
+    items = ds.get("VOILUTSequence")
+    if not items:
+        return None
+    try:
+        entries, first_mapped, bits = (int(v) for v in items[0].LUTDescriptor)
+        entries = entries or 2**16
+        index = np.arange(first_mapped, first_mapped + entries, dtype=np.int64)
+        table = np.asarray(apply_voi(index, ds, 0))
+    except Exception:
+        logger.debug("ignoring unreadable VOI LUT Sequence")
+        return None
+    explanation = str(items[0].get("LUTExplanation", ""))
+    return VoiLut(table=table, first_mapped=first_mapped, bits=bits, explanation=explanation)
+
+
+def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        values = [_float(v) for v in _as_list(ds.get(keyword))]
+        if len(values) == 2 and all(v is not None and v > 0 for v in values):
+            return values[0], values[1]  # type: ignore[return-value]
+    return None
+
+
+def read_dicom(path: Path) -> XRayImage:
+    """Open a DICOM image file as an XRayImage (see the module docstring for the pipeline order)."""
+    ds = read_dataset(path)
+    _refuse_non_images(ds)
+    rows, cols, frames = _refuse_absurd_size(ds)
+    syntax = _transfer_syntax(ds)
+    _check_decoder(ds, syntax)
+    stored = _decode_first_frame(ds, frames)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    notes = []
+    if frames > 1:
+        notes.append(f"multi-frame image ({frames} frames): showing the first frame only")
+    if photometric == "PALETTE COLOR":
+        stored = apply_color_lut(stored, ds)
+    if stored.ndim == 3:
+        pixels = rgb_to_grey(stored)
+        notes.append(COLOUR_WARNING)
+        bits = 16 if pixels.max(initial=0) > 255 else 8
+        windows = [bit_depth_window(bits)]
+    else:
+        pixels = lut.apply_modality(stored, ds)
+        windows = header_windows(ds)
+    table = voi_lut(ds) if stored.ndim == 2 else None
+    default = windows[0] if windows else auto_window(pixels)
+    shape = str(ds.get("PresentationLUTShape", "")).upper()
+    invert = photometric == "MONOCHROME1" or shape == "INVERSE"
+    for note in notes:
+        logger.info("%s", note)
+    logger.debug("decoded DICOM %dx%d %s %s", rows, cols, photometric, syntax.name)
+    return XRayImage(
+        pixels=np.ascontiguousarray(pixels, dtype=np.float32),
+        photometric=photometric,
+        window=default,
+        invert=invert,
+        presets=windows[1:],
+        voi_lut=table,
+        pixel_spacing=_pixel_spacing(ds),
+        view_position=str(ds.get("ViewPosition", "")).strip() or None,
+        metadata=display_metadata(ds),
+        source=path,
+        warnings=notes,
+        format="DICOM",
+    )
