@@ -1,0 +1,153 @@
+"""Training progress events: dataclasses handed to Python callbacks (the wizard), JSON lines, tqdm bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, TextIO
+
+
+@dataclass
+class Event:
+    """Base class; ``kind`` names the event in JSON lines."""
+
+    kind: ClassVar[str] = "event"
+
+    def to_json(self) -> str:
+        """One JSON object: {"event": kind, ...fields}."""
+        return json.dumps({"event": self.kind, **asdict(self)}, default=str)
+
+
+@dataclass
+class Message(Event):
+    """A line for people (info, warning)."""
+
+    kind: ClassVar[str] = "message"
+    level: str
+    text: str
+
+
+@dataclass
+class CacheProgress(Event):
+    """Images decoded and preprocessed into the cache so far."""
+
+    kind: ClassVar[str] = "cache"
+    done: int
+    total: int
+
+
+@dataclass
+class RunStarted(Event):
+    """Training begins (after the data is ready)."""
+
+    kind: ClassVar[str] = "run_start"
+    run_dir: str
+    epochs: int
+    start_epoch: int
+    steps_per_epoch: int
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class BatchEnded(Event):
+    """One optimisation step done."""
+
+    kind: ClassVar[str] = "batch"
+    epoch: int
+    step: int
+    steps: int
+    loss: float
+    lr: float
+
+
+@dataclass
+class EpochEnded(Event):
+    """One epoch trained and validated."""
+
+    kind: ClassVar[str] = "epoch"
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    val_auc: float | None
+    lr: float
+    best: bool
+    seconds: float
+    images_per_s: float
+
+
+@dataclass
+class RunFinished(Event):
+    """The run ended: status "completed", "early_stopped", "cancelled" or "failed"."""
+
+    kind: ClassVar[str] = "run_end"
+    status: str
+    run_dir: str
+    bundle: str = ""
+    best_epoch: int = 0
+    test_auc: float | None = None
+
+
+Callback = Callable[[Event], None]
+
+
+class JsonLines:
+    """Callback writing every event as one JSON line (``--events json``) for a parent process."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: Event) -> None:
+        """Write and flush one line."""
+        self.stream.write(event.to_json() + "\n")
+        self.stream.flush()
+
+
+class ProgressBars:
+    """Callback drawing tqdm bars with ETA and running loss on stderr."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._bar: Any = None
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __call__(self, event: Event) -> None:
+        """Update the bar for cache filling or the current epoch; print epoch summaries and messages."""
+        if isinstance(event, CacheProgress):
+            if self._bar is None:
+                self._bar = self._tqdm(total=event.total, desc="caching images", unit="img", leave=False)
+            self._bar.n = event.done
+            self._bar.refresh()
+            if event.done >= event.total:
+                self._close()
+        elif isinstance(event, BatchEnded):
+            if self._bar is None:
+                self._bar = self._tqdm(
+                    total=event.steps, desc=f"epoch {event.epoch}", unit="batch", leave=False
+                )
+            self._bar.n = event.step
+            self._bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.2e}", refresh=False)
+            self._bar.refresh()
+        elif isinstance(event, EpochEnded):
+            self._close()
+            auc = "n/a" if event.val_auc is None else f"{event.val_auc:.4f}"
+            self._tqdm.write(
+                f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}  val loss "
+                f"{event.val_loss:.4f}  val AUC {auc}  {event.images_per_s:.1f} img/s  "
+                f"{event.seconds:.0f} s{'  *best*' if event.best else ''}",
+                file=sys.stderr,
+            )
+        elif isinstance(event, Message):
+            self._close()
+            text = event.text if event.level == "info" else f"{event.level}: {event.text}"
+            self._tqdm.write(text, file=sys.stderr)
+        elif isinstance(event, RunFinished):
+            self._close()

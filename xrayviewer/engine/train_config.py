@@ -1,0 +1,256 @@
+"""Training configuration: dataclasses with chest X-ray defaults, loaded from TOML and overridden by flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from xrayviewer.engine.preprocess import PreprocessRecipe
+
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+class ConfigError(ValueError):
+    """The training configuration is invalid; the message says which key and why."""
+
+
+@dataclass
+class DataConfig:
+    """Where images and labels come from and how labels map to classes."""
+
+    folders: str = ""  # class-folder root (Kermany layout: [train|val|test/]<class>/*.jpeg)
+    csv: str = ""  # CSV with one row per image
+    image_dir: str = ""  # CSV paths are relative to this (default: the CSV's folder)
+    path_column: str = "file"
+    label_column: str = "label"
+    label_separator: str = ""  # e.g. "|" for NIH "Finding Labels"
+    patient_column: str = ""  # patient-level splits and leakage check
+    split_column: str = ""  # honour given train/val/test splits
+    patient_scope: str = "global"  # "split": patient ids are unique only within a given split (Kermany)
+    label_map: dict[str, str] = field(default_factory=dict)  # raw label -> class ("" drops it)
+    filename_patterns: dict[str, str] = field(default_factory=dict)  # class -> regex on the file name
+    default_class: str = ""  # class for rows none of whose labels map (unset: such rows are dropped)
+    limit_per_class: int = 0  # keep at most N training images per class (quick runs); 0 = all
+    cache_dir: str = ""  # preprocessed-image cache (default: the per-user cache folder)
+    workers: int = 2  # processes decoding images into the cache
+
+
+@dataclass
+class SplitConfig:
+    """Patient-level, stratified, seeded split used where the data gives none (or to carve validation)."""
+
+    val_fraction: float = 0.15  # of train, carved by patient when the data has no (or a tiny) val split
+    test_fraction: float = 0.15  # only when the data gives no splits at all
+    min_given_val: int = 50  # a given val split smaller than this is merged into train and re-carved
+
+
+@dataclass
+class PreprocessConfig:
+    """The model-input recipe (same function at inference; recorded in the bundle's card)."""
+
+    size: int = 224
+    geometry: str = "squash"  # squash | center_crop | pad
+    equalize: str = "none"  # none | hist | clahe (also applied at inference: it is in the card)
+    clahe_clip: float = 2.0
+    clahe_tiles: int = 8
+
+    def recipe(self) -> PreprocessRecipe:
+        """The engine.preprocess recipe these settings describe."""
+        return PreprocessRecipe(
+            size=self.size,
+            geometry=self.geometry,
+            equalize=self.equalize,
+            clahe_clip=self.clahe_clip,
+            clahe_tiles=self.clahe_tiles,
+        )
+
+
+@dataclass
+class AugmentConfig:
+    """Random transforms applied to preprocessed training tensors only."""
+
+    rotation_deg: float = 10.0
+    crop_scale: tuple[float, float] = (0.85, 1.0)  # random resized crop: area fraction
+    crop_ratio: tuple[float, float] = (0.9, 1.1)
+    shift: float = 0.05  # max translation as a fraction of the image side
+    brightness: float = 0.1  # +- fraction of the value range
+    contrast: float = 0.1  # +- fraction
+    hflip: bool = False  # off by default: laterality matters in chest films
+
+
+@dataclass
+class ModelConfig:
+    """Architecture, head and initialisation."""
+
+    arch: str = "xrv-densenet121"
+    head: str = "linear"  # linear | mlp
+    init_from: str = ""  # installed bundle name or folder to start from (fine-tuning); "" = random init
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, schedule, two-phase fine-tuning, early stopping."""
+
+    optimizer: str = "adamw"  # adamw | adam | sgd
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9  # sgd only
+    schedule: str = "cosine"  # cosine | plateau | constant
+    warmup_epochs: float = 1.0  # cosine only
+    plateau_patience: int = 2
+    plateau_factor: float = 0.1
+    freeze_epochs: int = 0  # phase 1: backbone frozen, head trained
+    unfreeze: str = "all"  # phase 2: "all" or "last:N" backbone blocks
+    unfreeze_lr_factor: float = 0.1  # phase-2 learning rate = lr * factor
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    class_weights: bool = True
+    early_stop_metric: str = "auc"  # auc | loss (on validation)
+    patience: int = 5  # epochs without improvement before stopping; 0 = never
+
+
+@dataclass
+class EvalConfig:
+    """How thresholds and uncertainty are derived."""
+
+    threshold: str = "youden"  # youden | sensitivity
+    target_sensitivity: float = 0.9
+    bootstrap: int = 1000  # resamples for the 95 % AUC confidence interval
+    cam_grid: int = 8  # test predictions drawn with CAM overlays in the report
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; ``resolved()`` is what the run directory records."""
+
+    name: str = "model"
+    task: str = "binary"  # binary | multiclass | multilabel
+    classes: list[str] = field(default_factory=list)  # binary: [negative, positive]
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # mixed precision + channels_last on CUDA
+    out: str = "runs"  # parent folder of run directories
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        """Raise ConfigError for values that cannot work, before anything is read or trained."""
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)} (got {self.task!r})")
+        if bool(self.data.folders) == bool(self.data.csv):
+            raise ConfigError("give exactly one data source: data.folders (--data) or data.csv (--csv)")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("epochs and batch_size must be >= 1")
+        if self.optim.lr <= 0:
+            raise ConfigError(f"optim.lr must be > 0 (got {self.optim.lr})")
+        choices = {
+            "optim.optimizer": (self.optim.optimizer, ("adamw", "adam", "sgd")),
+            "optim.schedule": (self.optim.schedule, ("cosine", "plateau", "constant")),
+            "optim.early_stop_metric": (self.optim.early_stop_metric, ("auc", "loss")),
+            "model.head": (self.model.head, ("linear", "mlp")),
+            "eval.threshold": (self.eval.threshold, ("youden", "sensitivity")),
+            "data.patient_scope": (self.data.patient_scope, ("global", "split")),
+        }
+        for key, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ConfigError(f"{key} must be one of {', '.join(allowed)} (got {value!r})")
+        try:
+            self.preprocess.recipe()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.optim.unfreeze != "all" and not _is_last_n(self.optim.unfreeze):
+            raise ConfigError(f"optim.unfreeze must be 'all' or 'last:N' (got {self.optim.unfreeze!r})")
+        if not 0 <= self.split.val_fraction < 1 or not 0 <= self.split.test_fraction < 1:
+            raise ConfigError("split fractions must be in [0, 1)")
+
+    def resolved(self) -> dict[str, Any]:
+        """The configuration as plain TOML-able data (what the run and the model card record)."""
+        return dataclasses.asdict(self)
+
+
+def _is_last_n(text: str) -> bool:
+    head, _, count = text.partition(":")
+    return head == "last" and count.isdigit() and int(count) > 0
+
+
+def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
+    known = {f.name: f for f in fields(obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {where}{key} (known: {', '.join(sorted(known))})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key} must be a table")
+            _apply(current, value, f"{where}{key}.")
+        else:
+            setattr(obj, key, _coerce(value, current, f"{where}{key}"))
+
+
+def _coerce(value: Any, current: Any, key: str) -> Any:
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false")
+        return value
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number (got {value!r})")
+        return float(value)
+    if isinstance(current, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer (got {value!r})")
+        return value
+    if isinstance(current, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(current):
+            raise ConfigError(f"{key} must be a list of {len(current)} numbers")
+        return tuple(float(v) for v in value)
+    if isinstance(current, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list")
+        return [str(v) for v in value]
+    if isinstance(current, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a table")
+        return {str(k): str(v) for k, v in value.items()}
+    return str(value)
+
+
+def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> TrainConfig:
+    """Build a TrainConfig from nested values; relative data paths are taken from ``base_dir``."""
+    config = TrainConfig()
+    _apply(config, values, "")
+    if base_dir is not None:
+        for key in ("folders", "csv", "image_dir", "cache_dir"):
+            text = getattr(config.data, key)
+            if text and not Path(text).expanduser().is_absolute():
+                setattr(config.data, key, str((base_dir / text).resolve()))
+        for key in ("init_from",):
+            text = getattr(config.model, key)
+            if text and ("/" in text or text.startswith(".")) and not Path(text).is_absolute():
+                setattr(config.model, key, str((base_dir / text).resolve()))
+        if config.out and not Path(config.out).is_absolute() and "out" in values:
+            config.out = str((base_dir / config.out).resolve())
+    return config
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a TOML config; relative paths in it are relative to the file's folder."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return config_from_dict(values, base_dir=path.resolve().parent)
