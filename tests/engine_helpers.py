@@ -1,0 +1,55 @@
+"""Test helper: a real-format model bundle with random weights (no trained weights ship yet).
+
+Batch-norm statistics are re-estimated on the given inputs so that outputs vary from film to film like a
+trained model's do (a raw random DenseNet saturates every score to 0 or 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xrayviewer.engine.bundle import Bundle, ModelCard, save_bundle
+from xrayviewer.engine.models import build_model
+from xrayviewer.engine.preprocess import PreprocessRecipe
+
+
+def make_bundle(
+    directory: Path,
+    inputs: list[np.ndarray],
+    *,
+    arch: str = "xrv-densenet121",
+    head: str = "linear",
+    classes: tuple[str, ...] = ("Pneumonia", "Effusion", "Cardiomegaly"),
+    task: str = "multilabel",
+    recipe: PreprocessRecipe | None = None,
+    temperature: float | None = None,
+    seed: int = 0,
+) -> Bundle:
+    """Save a randomly initialised ``arch``/``head`` bundle whose BN statistics come from ``inputs``."""
+    torch.manual_seed(seed)
+    model = build_model(arch, len(classes), head=head)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = None  # cumulative average over the calibration batch
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(np.stack(inputs)))
+    model.eval()
+    card = ModelCard(
+        name=directory.name,
+        version="0.0-test",
+        task=task,
+        classes=list(classes),
+        architecture=arch,
+        architecture_args={"head": head},
+        thresholds={c: 0.5 for c in classes},
+        threshold_method="fixed 0.5 (untrained test model)",
+        preprocessing=recipe or PreprocessRecipe(),
+        temperature=temperature,
+        metrics={"split": "none", "n": 0},
+        training_data={"sources": "none: random weights for tests"},
+    )
+    return save_bundle(directory, model, card)

@@ -1,0 +1,334 @@
+"""Model bundles: a folder with ``model.json`` (the model card) and ``weights.safetensors``.
+
+The card is the contract between training, the viewer and the installer. Weights are read only from
+safetensors (verified against the card's sha256) or, for torchxrayvision's own cached weights, with
+``torch.load(weights_only=True)`` and an explicit allow-list: a weight file can never execute code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xrayviewer import __version__
+from xrayviewer.engine.paths import models_search_path
+from xrayviewer.engine.preprocess import PreprocessRecipe
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from xrayviewer.engine.models import ChestNet
+
+CARD_FILE = "model.json"
+WEIGHTS_FILE = "weights.safetensors"
+TASKS = {"binary": "sigmoid", "multilabel": "sigmoid", "multiclass": "softmax"}  # task -> output activation
+XRV_CACHE_ENV = "XRAYVIEWER_XRV_CACHE"  # overrides torchxrayvision's ~/.torchxrayvision/models_data/
+XRV_WEIGHTS = "densenet121-res224-all"  # the torchxrayvision weights offered when cached (18 findings)
+
+
+class BundleError(Exception):
+    """A bundle is missing, malformed, or its weights do not match its card."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything needed to run a model and to judge its output (serialised as ``model.json``).
+
+    ``binary`` has exactly one class (the finding) and one sigmoid output; ``multilabel`` one sigmoid per
+    class; ``multiclass`` a softmax over the classes. Scores are ``activation(logits / temperature)``.
+    """
+
+    name: str
+    version: str
+    task: str  # binary | multiclass | multilabel
+    classes: list[str]
+    architecture: str  # an id in engine.models.ARCHITECTURES
+    thresholds: dict[str, float]  # class -> operating threshold on the (calibrated) score
+    threshold_method: str  # how the thresholds were chosen, e.g. "Youden J on validation (n=520)"
+    preprocessing: PreprocessRecipe = field(default_factory=PreprocessRecipe)
+    architecture_args: dict[str, Any] = field(default_factory=lambda: {"head": "linear"})
+    output_activation: str = ""  # filled from the task when empty
+    temperature: float | None = None  # calibration: logits are divided by it
+    metrics: dict[str, Any] = field(default_factory=dict)  # e.g. {"split": "test", "n": 313, "auroc": ...}
+    training_data: dict[str, Any] = field(default_factory=dict)  # sources, licences, counts
+    training_config: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    engine_version: str = __version__
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    weights_file: str = WEIGHTS_FILE
+    weights_sha256: str = ""  # filled by save_bundle
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        if not self.output_activation:
+            object.__setattr__(self, "output_activation", TASKS[self.task])
+        if self.output_activation != TASKS[self.task]:
+            raise ValueError(f"a {self.task} model needs a {TASKS[self.task]} output")
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be a non-empty list of distinct names")
+        if self.task == "binary" and len(self.classes) != 1:
+            raise ValueError("a binary model names exactly one class (its finding)")
+        if set(self.thresholds) != set(self.classes):
+            raise ValueError("thresholds must give one value per class")
+        if any(not math.isfinite(float(t)) for t in self.thresholds.values()):
+            raise ValueError("thresholds must be finite numbers")
+        if self.temperature is not None and not self.temperature > 0:
+            raise ValueError("temperature must be positive")
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square model input in pixels."""
+        return self.preprocessing.size
+
+    @property
+    def head(self) -> str:
+        """Head id (``linear`` or ``mlp``)."""
+        return str(self.architecture_args.get("head", "linear"))
+
+    def summary(self) -> str:
+        """One line for listings: name, version, task, classes, architecture, size, headline metric."""
+        shown = ", ".join(self.classes[:4]) + (f" +{len(self.classes) - 4}" if len(self.classes) > 4 else "")
+        metric = ""
+        auroc = self.metrics.get("auroc")
+        if isinstance(auroc, (int, float)):
+            metric = f", AUROC {auroc:.3f} ({self.metrics.get('split', '?')} n={self.metrics.get('n', '?')})"
+        return (
+            f"{self.name} {self.version}: {self.task} [{shown}] {self.architecture}/{self.head} "
+            f"{self.input_size}px {self.preprocessing.geometry}{metric}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``input_size`` included for readers of the file)."""
+        data = asdict(self)
+        data["preprocessing"] = self.preprocessing.to_dict()
+        data["input_size"] = self.input_size
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` for missing or invalid fields."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["preprocessing"] = PreprocessRecipe.from_dict(dict(data.get("preprocessing", {})))
+        if "input_size" in data and int(data["input_size"]) != values["preprocessing"].size:
+            raise ValueError("input_size disagrees with preprocessing.size")
+        values["thresholds"] = {str(k): float(v) for k, v in dict(data.get("thresholds", {})).items()}
+        missing = [f.name for f in fields(cls) if f.name not in values and f.name in _REQUIRED]
+        if missing:
+            raise ValueError(f"missing fields: {', '.join(missing)}")
+        return cls(**values)
+
+
+_REQUIRED = {"name", "version", "task", "classes", "architecture", "thresholds", "threshold_method"}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A model card and where its files are; ``source`` says which search folder it came from."""
+
+    card: ModelCard
+    path: Path  # the bundle folder (or the cached file for a torchxrayvision import)
+    source: str = "custom"
+
+    @property
+    def name(self) -> str:
+        """The card's name."""
+        return self.card.name
+
+    @property
+    def weights_path(self) -> Path:
+        """The weight file."""
+        return self.path / self.card.weights_file if self.path.is_dir() else self.path
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_bundle(directory: str | Path, model: nn.Module, card: ModelCard) -> Bundle:
+    """Write ``weights.safetensors`` and ``model.json`` (with the weights' sha256) into ``directory``."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / card.weights_file
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(weights), metadata={"name": card.name, "version": card.version})
+    card = replace(card, weights_sha256=sha256_of(weights))
+    (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    return Bundle(card=card, path=directory)
+
+
+def read_bundle(directory: str | Path, source: str = "custom") -> Bundle:
+    """The bundle in ``directory`` (card parsed and validated; weights not read yet)."""
+    directory = Path(directory)
+    card_path = directory / CARD_FILE
+    if not card_path.is_file():
+        raise BundleError(f"{directory}: no {CARD_FILE} (not a model bundle)")
+    try:
+        card = ModelCard.from_dict(json.loads(card_path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+        raise BundleError(f"{card_path}: invalid model card ({exc})") from None
+    return Bundle(card=card, path=directory, source=source)
+
+
+def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], list[BundleError]]:
+    """Bundles on the search path (later folders override same-named earlier ones) and the broken ones."""
+    found: dict[str, Bundle] = {}
+    problems: list[BundleError] = []
+    xrv = xrv_cached_bundle()
+    if xrv is not None:
+        found[xrv.name] = xrv
+    for index, folder in enumerate(models_search_path(extra_dirs)):
+        source = ("package", "user")[index] if index < 2 else "custom"
+        if (folder / CARD_FILE).is_file():
+            bundle_dirs = [folder]
+        else:
+            bundle_dirs = sorted(p.parent for p in folder.glob(f"*/{CARD_FILE}"))
+        for bundle_dir in bundle_dirs:
+            try:
+                bundle = read_bundle(bundle_dir, source)
+            except BundleError as exc:
+                problems.append(exc)
+                continue
+            found[bundle.name] = bundle
+    return list(found.values()), problems
+
+
+def find_bundles(extra_dirs: Iterable[str | Path] = ()) -> list[Bundle]:
+    """Valid bundles on the search path (see :func:`scan_bundles`)."""
+    return scan_bundles(extra_dirs)[0]
+
+
+def load_bundle(path_or_name: str | Path, extra_dirs: Iterable[str | Path] = ()) -> Bundle:
+    """A bundle folder (or its ``model.json``), or the installed bundle with that name."""
+    path = Path(path_or_name)
+    if path.name == CARD_FILE and path.is_file():
+        path = path.parent
+    if path.is_dir():
+        return read_bundle(path)
+    bundles = find_bundles(extra_dirs)
+    for bundle in bundles:
+        if bundle.name == str(path_or_name):
+            return bundle
+    known = ", ".join(b.name for b in bundles) or "none installed"
+    raise BundleError(f"no model bundle named or at {str(path_or_name)!r} (installed: {known})")
+
+
+def load_model(bundle: Bundle) -> ChestNet:
+    """The card's network with the bundle's weights, in eval mode on the CPU; refuses tampered weights."""
+    from xrayviewer.engine.models import build_model
+
+    card = bundle.card
+    weights = bundle.weights_path
+    if not weights.is_file():
+        raise BundleError(f"{bundle.name}: weight file {weights} is missing")
+    try:
+        model = build_model(card.architecture, len(card.classes), **card.architecture_args)
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"{bundle.name}: {exc}") from None
+    state = _read_xrv_state(weights) if bundle.source == "torchxrayvision" else _read_safetensors(bundle)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise BundleError(f"{bundle.name}: weights do not fit {card.architecture}: {first}") from None
+    return model.eval()
+
+
+def _read_safetensors(bundle: Bundle) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = bundle.weights_path
+    actual = sha256_of(weights)
+    if actual != bundle.card.weights_sha256:
+        raise BundleError(
+            f"{bundle.name}: {weights.name} does not match the sha256 in {CARD_FILE} "
+            f"(expected {bundle.card.weights_sha256[:12] or 'none'}…, found {actual[:12]}…): "
+            "the file was changed or damaged; refusing to load it"
+        )
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise BundleError(f"{bundle.name}: unreadable weights ({exc})") from None
+
+
+# ---- torchxrayvision's own pretrained weights, offered when its cache file is on disk (never downloaded)
+
+
+def xrv_cache_dir() -> Path:
+    """torchxrayvision's weight cache (``~/.torchxrayvision/models_data``), or ``$XRAYVIEWER_XRV_CACHE``."""
+    override = os.environ.get(XRV_CACHE_ENV)
+    return Path(override) if override else Path.home() / ".torchxrayvision" / "models_data"
+
+
+def xrv_cached_bundle() -> Bundle | None:
+    """torchxrayvision's ``densenet121-res224-all`` as a bundle if its weight file is cached; else None."""
+    if not xrv_cache_dir().is_dir():  # checked first: importing torchxrayvision costs seconds
+        return None
+    import torchxrayvision as xrv
+
+    info = xrv.models.model_urls[XRV_WEIGHTS]
+    weights = xrv_cache_dir() / info["weights_url"].rsplit("/", 1)[-1]
+    if not weights.is_file():
+        return None
+    card = ModelCard(
+        name=f"xrv-{XRV_WEIGHTS}",
+        version=f"torchxrayvision {xrv.__version__}",
+        task="multilabel",
+        classes=list(info["labels"]),
+        architecture="xrv-densenet121",
+        thresholds={c: float(t) for c, t in zip(info["labels"], info["op_threshs"], strict=True)},
+        threshold_method="torchxrayvision op_threshs (published operating points)",
+        preprocessing=PreprocessRecipe(size=int(info["input_resolution"]), geometry="center_crop"),
+        description=info["description"],
+        training_data={"sources": "NIH, PadChest, CheXpert, MIMIC-CXR, Google, OpenI, Kaggle RSNA"},
+        weights_file=weights.name,
+    )
+    return Bundle(card=card, path=weights, source="torchxrayvision")
+
+
+def xrv_missing_message() -> str:
+    """What to do when torchxrayvision's weights are wanted but not cached (we never download)."""
+    return (
+        f"torchxrayvision's {XRV_WEIGHTS} weights are not on this computer (looked in {xrv_cache_dir()}); "
+        "XRayViewer never downloads: copy the file there from a machine that has it"
+    )
+
+
+def _read_xrv_state(weights: Path) -> dict:
+    import collections
+
+    import torch
+    import torchxrayvision as xrv
+    from torch import nn
+
+    mods = xrv.models
+    allowed = [mods.DenseNet, mods._DenseBlock, mods._DenseLayer, mods._Transition, nn.Conv2d, nn.BatchNorm2d,
+               nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Linear, nn.Sequential, collections.OrderedDict, set]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            obj = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unpickling failure means: not a file we accept
+        raise BundleError(f"{weights}: not loadable as plain weights ({str(exc).splitlines()[0]})") from None
+    if isinstance(obj, nn.Module):
+        for module in obj.modules():  # pickles from older torch lack this attribute (as torchxrayvision does)
+            if not hasattr(module, "_non_persistent_buffers_set"):
+                module._non_persistent_buffers_set = set()
+        obj = obj.state_dict()
+    state = obj
+    return {k: v for k, v in state.items() if k != "op_threshs"}
