@@ -53,6 +53,17 @@ def _tv_densenet201() -> tuple[nn.Module, int]:
     return net.features, net.classifier.in_features
 
 
+def _tiny_densenet() -> tuple[nn.Module, int]:
+    """A two-block torchxrayvision DenseNet for tests and smoke runs (~8k weights), never for diagnosis."""
+    import torchxrayvision as xrv
+
+    net = xrv.models.DenseNet(
+        weights=None, num_classes=1, in_channels=1, growth_rate=8, block_config=(2, 2), num_init_features=16,
+        bn_size=2,
+    )
+    return net.features, net.classifier.in_features
+
+
 def _linear_head(in_features: int, num_outputs: int) -> nn.Module:
     return nn.Linear(in_features, num_outputs)
 
@@ -72,6 +83,7 @@ def _mlp_head(in_features: int, num_outputs: int) -> nn.Module:
 ARCHITECTURES: dict[str, Callable[[], tuple[nn.Module, int]]] = {
     "xrv-densenet121": _xrv_densenet121,
     "tv-densenet201": _tv_densenet201,
+    "tiny-densenet": _tiny_densenet,
 }
 
 #: head id -> builder(in_features, num_outputs)
