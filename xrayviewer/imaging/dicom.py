@@ -14,7 +14,7 @@ import numpy as np
 import pydicom
 from pydicom import Dataset
 from pydicom.pixels import get_decoder
-from pydicom.pixels.processing import apply_color_lut, apply_voi
+from pydicom.pixels.processing import apply_color_lut
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
@@ -159,18 +159,28 @@ def header_windows(ds: Dataset) -> list[Window]:
     return windows
 
 
+def _lut_data(ds: Dataset, item: Dataset) -> np.ndarray:
+    """LUT Data (US list or OW bytes, PS3.3 C.11.2.1.1) as an integer array."""
+    value = item["LUTData"].value
+    if isinstance(value, bytes):
+        little = ds.original_encoding[1] is not False
+        return np.frombuffer(value, dtype="<u2" if little else ">u2").astype(np.int64)
+    return np.atleast_1d(np.asarray(value, dtype=np.int64))
+
+
 def voi_lut(ds: Dataset) -> VoiLut | None:
-    """The first VOI LUT Sequence item as a table, read through pydicom's ``apply_voi``."""
+    """The first VOI LUT Sequence item as a table (parsed here: pydicom 3.0's apply_voi overflows 8-bit LUTs
+    longer than 256 entries)."""
     items = ds.get("VOILUTSequence")
     if not items:
         return None
     try:
         entries, first_mapped, bits = (int(v) for v in items[0].LUTDescriptor)
-        entries = entries or 2**16
-        index = np.arange(first_mapped, first_mapped + entries, dtype=np.int64)
-        table = np.asarray(apply_voi(index, ds, 0))
+        table = _lut_data(ds, items[0])[: entries or 2**16]
     except Exception:
         logger.debug("ignoring unreadable VOI LUT Sequence")
+        return None
+    if table.size == 0:
         return None
     explanation = str(items[0].get("LUTExplanation", ""))
     return VoiLut(table=table, first_mapped=first_mapped, bits=bits, explanation=explanation)
