@@ -1,0 +1,92 @@
+"""Grad-CAM controls: show/hide, opacity, which finding to explain, and the colour legend.
+
+State in (``set_findings``, ``set_legend``), signals out (``visibilityChanged``, ``opacityChanged``,
+``findingChosen``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from xrayviewer.gui.image_view import rgba_qimage
+
+
+class CamControls(QWidget):
+    """Heat-map toggle, opacity slider, finding selector and legend."""
+
+    visibilityChanged = Signal(bool)
+    opacityChanged = Signal(float)  # [0, 1]
+    findingChosen = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("camControls")
+        self.toggle = QPushButton("Show heat map")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolTip("Grad-CAM: where the model looked for the chosen finding (C)")
+        self.toggle.toggled.connect(self._toggled)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(45)
+        self.opacity.valueChanged.connect(lambda v: self.opacityChanged.emit(v / 100.0))
+        self.finding = QComboBox()
+        self.finding.setToolTip("Finding explained by the heat map (defaults to the top score)")
+        self.finding.activated.connect(lambda i: self.findingChosen.emit(self.finding.itemText(i)))
+        self.legend = QLabel()
+        self.legend.setObjectName("camLegend")
+        self.legend.setMinimumHeight(12)
+        self.legend.setScaledContents(True)
+        legend_row = QHBoxLayout()
+        legend_row.addWidget(QLabel("low"))
+        legend_row.addWidget(self.legend, 1)
+        legend_row.addWidget(QLabel("high"))
+        form = QFormLayout()
+        form.addRow("Finding", self.finding)
+        form.addRow("Opacity", self.opacity)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.toggle)
+        layout.addLayout(form)
+        layout.addLayout(legend_row)
+        self.set_findings([])
+
+    def _toggled(self, on: bool) -> None:
+        self.toggle.setText("Hide heat map" if on else "Show heat map")
+        self.visibilityChanged.emit(on)
+
+    def opacity_value(self) -> float:
+        """Current opacity in [0, 1]."""
+        return self.opacity.value() / 100.0
+
+    def set_opacity(self, opacity: float) -> None:
+        """Set the opacity slider (emits ``opacityChanged``)."""
+        self.opacity.setValue(round(min(max(opacity, 0.0), 1.0) * 100))
+
+    def set_findings(self, findings: Sequence[str], current: str = "") -> None:
+        """Offer these findings; enable the controls only when there is something to explain."""
+        with QSignalBlocker(self.finding):
+            self.finding.clear()
+            self.finding.addItems(list(findings))
+            if current:
+                self.finding.setCurrentText(current)
+        self.setEnabled(bool(findings))
+
+    def set_legend(self, ramp_rgba: np.ndarray) -> None:
+        """Show the colormap as a horizontal ramp (RGBA uint8 of shape (1, N, 4), low to high)."""
+        ramp = np.array(ramp_rgba, dtype=np.uint8)
+        ramp[..., 3] = 255
+        self.legend.setPixmap(QPixmap.fromImage(rgba_qimage(np.repeat(ramp, 8, axis=0))))
