@@ -42,7 +42,7 @@ def read_dataset(path: Path) -> Dataset:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(path, force=True)
-            len(ds)  # forces parsing of every top-level element
+            list(ds)  # convert every top-level element now, while warnings are captured
     except Exception as exc:
         raise UnreadableImageError("DICOM header is truncated or corrupt") from exc
     if caught:
@@ -61,12 +61,16 @@ def looks_like_dicom(ds: Dataset) -> bool:
 
 
 def _refuse_non_images(ds: Dataset) -> None:
-    sop = UID(str(ds.get("SOPClassUID", "")))
+    meta = getattr(ds, "file_meta", None)
+    sop = UID(str(ds.get("SOPClassUID") or getattr(meta, "MediaStorageSOPClassUID", "")))
     if sop.startswith(_SR_PREFIX):
         raise UnsupportedImageError("file is a DICOM Structured Report, not an image")
-    if "PixelData" not in ds:
-        kind = sop.name if sop.is_valid and sop.name != sop else "object"
-        raise UnsupportedImageError(f"file is a DICOM {kind} without pixel data, not an image")
+    if "PixelData" in ds:
+        return
+    if "Rows" in ds or "Image Storage" in sop.name:
+        raise UnreadableImageError("DICOM image has no pixel data: the file is truncated or incomplete")
+    kind = sop.name if sop.is_valid and sop.name != sop else "object"
+    raise UnsupportedImageError(f"file is a DICOM {kind} without pixel data, not an image")
 
 
 def _refuse_absurd_size(ds: Dataset) -> tuple[int, int, int]:
