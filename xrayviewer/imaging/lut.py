@@ -28,8 +28,8 @@ def apply_window(pixels: np.ndarray, window: Window) -> np.ndarray:
     center, width = float(window.center), float(window.width)
     function = window.function.upper()
     if function == "SIGMOID":
-        out = 1.0 / (1.0 + np.exp(-4.0 * (x - center) / max(width, 1e-6)))
-        return out.astype(np.float32)
+        exponent = np.clip(-4.0 * (x - center) / max(width, 1e-6), -80.0, 80.0)  # no float32 overflow
+        return (1.0 / (1.0 + np.exp(exponent))).astype(np.float32)
     if function == "LINEAR":
         center, width = center - 0.5, max(width, 1.0) - 1.0
     elif function != "LINEAR_EXACT":
