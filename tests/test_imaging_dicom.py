@@ -269,3 +269,17 @@ def test_pixel_spacing_and_view_position(tmp_path: Path) -> None:
     image, _, _ = roundtrip(ds, tmp_path)
     assert image.pixel_spacing == (0.139, 0.14)
     assert image.view_position == "AP"
+
+
+def test_palette_colour_is_converted_to_grey(tmp_path: Path) -> None:
+    indices = ramp(high=255, dtype="uint8")
+    ds = dataset(indices, "PALETTE COLOR")
+    red, green, blue = (np.arange(256) * 257).astype("<u2"), np.zeros(256, "<u2"), np.full(256, 65535, "<u2")
+    for colour, table in (("Red", red), ("Green", green), ("Blue", blue)):
+        ds.add_new(f"{colour}PaletteColorLookupTableDescriptor", "US", [256, 0, 16])
+        ds.add_new(f"{colour}PaletteColorLookupTableData", "OW", table.tobytes())
+    image, _, _ = roundtrip(ds, tmp_path)
+    assert COLOUR_WARNING in image.warnings
+    expected = 0.299 * red[indices].astype(np.float32) + 0.114 * 65535
+    np.testing.assert_allclose(image.pixels, expected, rtol=1e-5)
+    np.testing.assert_allclose(render(image), expected / 65535, atol=1e-5)  # 16-bit palette range

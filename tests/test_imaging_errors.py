@@ -154,10 +154,10 @@ def test_unexpected_decoder_failure_is_reported_not_raised(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(dataset(ramp(), bits_stored=12), tmp_path / "ok.dcm")
 
-    def broken(_path):
+    def broken(_ds, _path):
         raise KeyError("bug deep in a plugin")
 
-    monkeypatch.setattr(reader, "read_dicom", broken)
+    monkeypatch.setattr(reader, "dicom_image", broken)
     with pytest.raises(UnreadableImageError, match=r"could not be read \(KeyError\)"):
         open_image(path)
 

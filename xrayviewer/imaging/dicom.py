@@ -198,9 +198,8 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     return None
 
 
-def read_dicom(path: Path) -> XRayImage:
-    """Open a DICOM image file as an XRayImage (see the module docstring for the pipeline order)."""
-    ds = read_dataset(path)
+def dicom_image(ds: Dataset, path: Path) -> XRayImage:
+    """A dataset from ``read_dataset`` → XRayImage (pipeline order: see the module docstring)."""
     _refuse_non_images(ds)
     rows, cols, frames = _refuse_absurd_size(ds)
     syntax = _transfer_syntax(ds)
@@ -210,12 +209,13 @@ def read_dicom(path: Path) -> XRayImage:
     notes = []
     if frames > 1:
         notes.append(f"multi-frame image ({frames} frames): showing the first frame only")
+    bits = int(ds.get("BitsStored") or 8)
     if photometric == "PALETTE COLOR":
         stored = apply_color_lut(stored, ds)
+        bits = 8 * stored.dtype.itemsize
     if stored.ndim == 3:
         pixels = rgb_to_grey(stored)
         notes.append(COLOUR_WARNING)
-        bits = 16 if pixels.max(initial=0) > 255 else 8
         windows = [bit_depth_window(bits)]
     else:
         pixels = lut.apply_modality(stored, ds)

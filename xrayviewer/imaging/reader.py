@@ -6,7 +6,7 @@ import logging
 from os import PathLike
 from pathlib import Path
 
-from xrayviewer.imaging.dicom import looks_like_dicom, read_dataset, read_dicom
+from xrayviewer.imaging.dicom import dicom_image, looks_like_dicom, read_dataset
 from xrayviewer.imaging.errors import ImageError, UnreadableImageError, UnsupportedImageError
 from xrayviewer.imaging.image import XRayImage
 from xrayviewer.imaging.raster import read_raster, sniff_raster
@@ -19,21 +19,22 @@ _NOT_AN_IMAGE = "file is not an image XRayViewer can open (expected DICOM, PNG, 
 def _open(path: Path) -> XRayImage:
     if not path.is_file():
         raise UnreadableImageError("file not found" if not path.exists() else "not a file")
-    data = path.read_bytes()
-    if not data:
+    with path.open("rb") as fh:
+        head = fh.read(132)
+    if not head:
         raise UnreadableImageError("file is empty (0 bytes)")
-    fmt = sniff_raster(data[:16])
+    fmt = sniff_raster(head)
     if fmt:
-        return read_raster(path, data, fmt)
-    if data[128:132] == b"DICM":
-        return read_dicom(path)
+        return read_raster(path, path.read_bytes(), fmt)
+    if head[128:132] == b"DICM":
+        return dicom_image(read_dataset(path), path)
     try:  # DICOM without preamble: accept only if the parsed header makes sense
-        plausible = looks_like_dicom(read_dataset(path))
+        ds = read_dataset(path)
     except UnreadableImageError:
-        plausible = False
-    if not plausible:
+        ds = None
+    if ds is None or not looks_like_dicom(ds):
         raise UnsupportedImageError(_NOT_AN_IMAGE)
-    return read_dicom(path)
+    return dicom_image(ds, path)
 
 
 def open_image(path: str | PathLike[str]) -> XRayImage:
