@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 ZOOM_STEP = 1.25
 ZOOM_LIMITS = (0.02, 64.0)
+PAN_MARGIN = 4.0  # the picture can be panned this many picture sizes away
 
 
 def grey_qimage(pixels: np.ndarray) -> QImage:
@@ -52,6 +53,8 @@ class ImageView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         self.setBackgroundBrush(Qt.GlobalColor.black)
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._rotation = 0
         self._flip_h = False
         self._flip_v = False
@@ -128,7 +131,10 @@ class ImageView(QGraphicsView):
         t.scale(-1.0 if self._flip_h else 1.0, -1.0 if self._flip_v else 1.0)
         t.translate(-c.x(), -c.y())
         self.image_item.setTransform(t)
-        self.scene().setSceneRect(self.image_item.sceneBoundingRect())
+        # a generous scene lets the user pan the picture anywhere and zoom around any point (as in PACS)
+        rect = self.image_item.sceneBoundingRect()
+        margin = PAN_MARGIN * max(rect.width(), rect.height())
+        self.scene().setSceneRect(rect.adjusted(-margin, -margin, margin, margin))
         if self._fit_on_resize:
             self.fit_to_window()
 
@@ -150,16 +156,14 @@ class ImageView(QGraphicsView):
         """Zoom by ``ZOOM_STEP ** steps`` around ``anchor`` (viewport position) or the view centre."""
         target = min(max(self.zoom() * ZOOM_STEP**steps, ZOOM_LIMITS[0]), ZOOM_LIMITS[1])
         factor = target / self.zoom()
-        if anchor is None:
-            self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-            self.scale(factor, factor)
-            self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
-        else:
-            before = self.mapToScene(anchor.toPoint())
-            self.scale(factor, factor)
-            after = self.mapToScene(anchor.toPoint())
-            delta = after - before
-            self.translate(delta.x(), delta.y())
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        point = anchor.toPoint() if anchor is not None else self.viewport().rect().center()
+        before = self.mapToScene(point)
+        self.scale(factor, factor)
+        drift = self.mapFromScene(before) - point  # scroll so that the same scene point is back under it
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + drift.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + drift.y())
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self._zoom_settled()
 
     def fit_to_window(self) -> None:

@@ -405,7 +405,7 @@ class MainWindow(QMainWindow):
         current = self.settings.model
         bundles = find_bundles()
         for bundle in bundles:
-            name = bundle.card.name
+            name = bundle.name
             action = self.model_menu.addAction(f"{name} v{bundle.card.version}")
             action.setCheckable(True)
             action.setChecked(name == current or (not current and bundle is bundles[0]))
@@ -430,8 +430,8 @@ class MainWindow(QMainWindow):
         if p is None:
             return []
         lines = [f"{p.model} v{p.version} — second opinion, not a diagnosis"]
-        for name, score, positive in zip(p.classes, p.scores, p.positive, strict=True):
-            lines.append(f"{name}: {float(score):.0%} ({finding_wording(bool(positive))})")
+        for name in sorted(p.classes, key=lambda c: -float(p.scores[c])):
+            lines.append(f"{name}: {float(p.scores[name]):.0%} ({finding_wording(name in p.positive)})")
         if self.view.overlay_item.isVisible() and self._overlay_finding:
             lines.append(f"heat map: {self._overlay_finding}")
         return lines

@@ -55,7 +55,7 @@ def card_tooltip(card: Any) -> str:
     """Model card summary for the sidebar's tooltip: data, metrics, operating points, limits."""
     if card is None:
         return ""
-    parts = [f"<b>{card.name}</b> v{card.version} — {card.architecture}, {card.task}"]
+    parts = [f"<b>{card.name}</b> v{card.version}: {card.summary()}"]
     if card.description:
         parts.append(card.description)
     if card.training_data:
@@ -130,17 +130,17 @@ class ResultsPanel(QWidget):
         """One row per finding, highest score first, and the model's name, version, device and time."""
         self._clear_rows()
         self.busy.hide()
-        order = sorted(range(len(prediction.classes)), key=lambda i: -float(prediction.scores[i]))
-        n_positive = sum(bool(p) for p in prediction.positive)
+        classes = list(prediction.classes)
+        order = sorted(classes, key=lambda c: -float(prediction.scores[c]))
+        positives = set(prediction.positive)
         self.status.setText(
-            f"{n_positive} of {len(order)} findings above the model's threshold"
-            if n_positive
+            f"{len(positives)} of {len(order)} findings above the model's threshold"
+            if positives
             else f"No finding above the model's threshold ({len(order)} checked)"
         )
-        for row, i in enumerate(order):
-            name = str(prediction.classes[i])
-            score, threshold = float(prediction.scores[i]), float(prediction.thresholds[i])
-            positive = bool(prediction.positive[i])
+        for row, name in enumerate(order):
+            score, threshold = float(prediction.scores[name]), float(prediction.thresholds[name])
+            positive = name in positives
             label = QLabel(name)
             bar = ProbabilityBar(score, threshold, positive)
             verdict = QLabel(f"{score:.0%} · {finding_wording(positive)}")
@@ -149,7 +149,7 @@ class ResultsPanel(QWidget):
             for column, widget in enumerate((label, bar, verdict)):
                 self.grid.addWidget(widget, row, column)
             self.rows[name] = (label, bar, verdict)
-        total_ms = sum(float(v) for v in prediction.timings.values()) if prediction.timings else 0.0
+        total_ms = float(prediction.timings.get("total", 0.0))
         self.model_info.setText(
             f"<b>{prediction.model}</b> v{prediction.version} · {prediction.device} · {total_ms:.0f} ms"
             "<br><u>Model card</u> (hover for data, metrics, limits)"

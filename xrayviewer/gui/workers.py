@@ -60,11 +60,13 @@ def load_predictor(model: str | None = None, device: str = "auto") -> Any:
             "No model installed: no second opinion is available. Install a model bundle "
             "(see 'xrayviewer models') to get findings."
         )
-    chosen = next((b for b in bundles if model and b.card.name == model), bundles[0])
+    chosen = next((b for b in bundles if model and b.name == model), bundles[0])
     try:
-        return Predictor(chosen, device=device)
+        predictor = Predictor(chosen, device=device)
+        predictor.load()
     except BundleError as exc:
-        raise ModelUnavailableError(f"The model {chosen.card.name!r} could not be loaded: {exc}") from exc
+        raise ModelUnavailableError(f"The model {chosen.name!r} could not be loaded: {exc}") from exc
+    return predictor
 
 
 _pools: dict[str, ProcessPoolExecutor] = {}
@@ -167,8 +169,7 @@ class ViewerWorker(QObject):
         if self._stale(request_id):
             return
         self._current = (request_id, image, prediction)
-        bundle = getattr(self._predictor, "bundle", None)
-        self.predictionReady.emit(request_id, prediction, getattr(bundle, "card", None))
+        self.predictionReady.emit(request_id, prediction, getattr(self._predictor, "card", None))
         if prediction.top:
             self.explain(request_id, prediction.top)
 

@@ -1,0 +1,70 @@
+"""GUI test helpers: a tiny real model bundle, predictor factories, a main window with isolated settings."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from engine_helpers import make_bundle
+from PySide6.QtCore import QSettings
+
+from xrayviewer.engine.predictor import Predictor
+from xrayviewer.engine.preprocess import PreprocessRecipe
+from xrayviewer.gui.main_window import MainWindow
+
+CHEST_DICOM = "siim_cr_chest_pa_jpegbaseline.dcm"  # 1024×1024 MONOCHROME2
+BIG_DICOM = "nema_rg1_cr_chest_mono1_j2k_lossy.dcm"  # 1955×1841 MONOCHROME1 15-bit
+WAIT_MS = 30_000
+
+
+def make_tiny_bundle(folder: Path):
+    """A real-format bundle (tiny DenseNet, random weights, 64 px input) saved by the engine."""
+    rng = np.random.default_rng(0)
+    inputs = [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(4)]
+    return make_bundle(
+        folder / "tiny-test",
+        inputs,
+        arch="tiny-densenet",
+        recipe=PreprocessRecipe(size=64),
+    )
+
+
+class RecordingPredictor:
+    """The engine's Predictor, recording the shape of every image it scored; optionally slow."""
+
+    def __init__(self, bundle, delay_s: float = 0.0) -> None:
+        self.predictor = Predictor(bundle, device="cpu")
+        self.card = self.predictor.card
+        self.delay_s = delay_s
+        self.scored: list[tuple[int, int]] = []
+        self.started = threading.Event()
+
+    def predict(self, image):
+        self.started.set()
+        time.sleep(self.delay_s)
+        prediction = self.predictor.predict(image)
+        self.scored.append(image.shape)
+        return prediction
+
+
+def make_window(qtbot, tmp_path: Path, factory) -> MainWindow:
+    """A shown main window with settings in an INI file under ``tmp_path``."""
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings, factory)
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    window.show()
+    return window
+
+
+def picture_pixels(window: MainWindow) -> np.ndarray:
+    """The grey values currently shown on the image item, as a (rows, cols) uint8 array."""
+    image = (
+        window.view.image_item.pixmap()
+        .toImage()
+        .convertToFormat(window.view.image_item.pixmap().toImage().Format.Format_Grayscale8)
+    )
+    ptr = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    return ptr.reshape(image.height(), image.bytesPerLine())[:, : image.width()].copy()
