@@ -21,8 +21,10 @@ def _nll(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def fit_temperature(task: str, logits: np.ndarray, y: np.ndarray) -> float:
     """The temperature minimising validation negative log-likelihood (L-BFGS on log T, T in [0.05, 20])."""
-    z = torch.as_tensor(logits, dtype=torch.float64)
     target = torch.as_tensor(y)
+    z = torch.as_tensor(logits, dtype=torch.float64)
+    if task != "multiclass":
+        z = z.reshape(target.shape)  # binary logits (N, 1) against labels (N,)
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
 

@@ -6,6 +6,8 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
 
@@ -105,6 +107,43 @@ class JsonLines:
         self.stream.flush()
 
 
+def describe(event: Event) -> str | None:
+    """The human line for an epoch summary, a message or the end of a run (None for other events)."""
+    if isinstance(event, EpochEnded):
+        auc = "n/a" if event.val_auc is None else f"{event.val_auc:.4f}"
+        return (
+            f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}  val loss "
+            f"{event.val_loss:.4f}  val AUC {auc}  lr {event.lr:.2e}  {event.images_per_s:.1f} img/s  "
+            f"{event.seconds:.0f} s{'  *best*' if event.best else ''}"
+        )
+    if isinstance(event, Message):
+        return event.text if event.level == "info" else f"{event.level}: {event.text}"
+    if isinstance(event, RunStarted):
+        return (
+            f"training {event.run_dir}: epochs {event.start_epoch + 1}..{event.epochs}, "
+            f"{event.steps_per_epoch} steps per epoch"
+        )
+    if isinstance(event, RunFinished):
+        auc = "" if event.test_auc is None else f", test AUC {event.test_auc:.4f}"
+        where = f"; bundle {event.bundle}" if event.bundle else ""
+        return f"run {event.status} (best epoch {event.best_epoch}{auc}){where}"
+    return None
+
+
+class LogFile:
+    """Callback appending the human lines (see :func:`describe`) to a log file with a timestamp."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __call__(self, event: Event) -> None:
+        """Append one line for events that have one."""
+        line = describe(event)
+        if line is not None:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(f"{datetime.now().isoformat(timespec='seconds')} {line}\n")
+
+
 class ProgressBars:
     """Callback drawing tqdm bars with ETA and running loss on stderr."""
 
@@ -136,18 +175,8 @@ class ProgressBars:
             self._bar.n = event.step
             self._bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.2e}", refresh=False)
             self._bar.refresh()
-        elif isinstance(event, EpochEnded):
-            self._close()
-            auc = "n/a" if event.val_auc is None else f"{event.val_auc:.4f}"
-            self._tqdm.write(
-                f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}  val loss "
-                f"{event.val_loss:.4f}  val AUC {auc}  {event.images_per_s:.1f} img/s  "
-                f"{event.seconds:.0f} s{'  *best*' if event.best else ''}",
-                file=sys.stderr,
-            )
-        elif isinstance(event, Message):
-            self._close()
-            text = event.text if event.level == "info" else f"{event.level}: {event.text}"
-            self._tqdm.write(text, file=sys.stderr)
-        elif isinstance(event, RunFinished):
-            self._close()
+        else:
+            line = describe(event)
+            if line is not None:
+                self._close()
+                self._tqdm.write(line, file=sys.stderr)

@@ -1,0 +1,105 @@
+"""Decoded + preprocessed images cached on disk (keyed by file content and recipe) and preloaded in memory.
+
+Each image is decoded once with ``imaging.open_image`` and turned into the model input by
+``engine.preprocess.preprocess`` (the inference path), then stored as float16 ``.npy`` under
+``<cache>/<recipe hash>/<content hash>.npy``. Training then slices one in-memory tensor per batch, so data
+loading costs about what a bare loop over in-memory tensors costs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+
+from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
+from xrayviewer.imaging import ImageError, open_image
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache folder for preprocessed training images."""
+    return platformdirs.user_cache_path("xrayviewer", appauthor=False) / "preprocessed"
+
+
+def recipe_key(recipe: PreprocessRecipe) -> str:
+    """A short stable hash of the recipe (any change to it invalidates the cache)."""
+    return hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class PreloadedImages:
+    """Model inputs for the readable samples, in sample order, and the files that could not be read."""
+
+    images: torch.Tensor  # float16 (N, 1, S, S), xrv scale
+    kept: list[int]  # index into the input sample list for each row of ``images``
+    unreadable: list[tuple[str, str]]  # (path, reason)
+
+
+class _CacheFill(torch.utils.data.Dataset):
+    """Loads one image from the cache, or decodes, preprocesses and stores it (run in DataLoader workers)."""
+
+    def __init__(self, paths: list[Path], recipe: PreprocessRecipe, folder: Path) -> None:
+        self.paths, self.recipe, self.folder = paths, recipe, folder
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str]:
+        path = self.paths[index]
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return index, None, f"cannot read file ({exc.strerror or type(exc).__name__})"
+        target = self.folder / f"{hashlib.sha256(data).hexdigest()}.npy"
+        if target.is_file():
+            try:
+                return index, np.load(target), ""
+            except (OSError, ValueError):
+                pass  # a damaged cache entry is rebuilt below
+        try:
+            array, _ = preprocess(open_image(path), self.recipe)
+        except ImageError as exc:
+            return index, None, str(exc)
+        array = array.astype(np.float16)
+        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=self.folder)
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, target)
+        return index, array, ""
+
+
+def preload(
+    paths: list[Path],
+    recipe: PreprocessRecipe,
+    cache_dir: str | Path | None = None,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> PreloadedImages:
+    """Every readable image as one float16 tensor; unreadable files are listed, never raised."""
+    folder = Path(cache_dir or default_cache_dir()) / recipe_key(recipe)
+    folder.mkdir(parents=True, exist_ok=True)
+    size = recipe.size
+    images = torch.empty((len(paths), 1, size, size), dtype=torch.float16)
+    ok = np.zeros(len(paths), dtype=bool)
+    unreadable: list[tuple[str, str]] = []
+    loader = torch.utils.data.DataLoader(
+        _CacheFill(paths, recipe, folder), batch_size=None, num_workers=workers if len(paths) > 64 else 0
+    )
+    for done, (index, array, error) in enumerate(loader, start=1):
+        if array is None:
+            unreadable.append((str(paths[index]), error))
+        else:
+            images[index] = torch.as_tensor(np.asarray(array))
+            ok[index] = True
+        if progress is not None and (done % 64 == 0 or done == len(paths)):
+            progress(done, len(paths))
+    kept = [int(i) for i in np.flatnonzero(ok)]
+    return PreloadedImages(images[kept] if len(kept) < len(paths) else images, kept, unreadable)

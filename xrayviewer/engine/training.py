@@ -1,0 +1,742 @@
+"""The training loop shared by ``xrayviewer train`` and the in-app wizard.
+
+``train(config, callbacks, cancel, resume)`` prepares the data (sources → patient-level splits → cached,
+preprocessed tensors), trains with the configured recipe, checkpoints every epoch atomically, then
+calibrates on validation, evaluates on val and test, writes the report and the model bundle.
+``inspect_dataset(config)`` is the ``--dry-run``: the dataset summary without decoding any image.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from xrayviewer.engine import distributed as dist_utils
+from xrayviewer.engine.augment import augment_batch
+from xrayviewer.engine.bundle import BundleError, ModelCard, load_bundle, load_model, save_bundle
+from xrayviewer.engine.calibration import fit_temperature, probabilities
+from xrayviewer.engine.checkpoints import BEST, LAST, load_checkpoint, save_checkpoint
+from xrayviewer.engine.datasets import DatasetError, DatasetSummary, Sample, read_samples, summarize
+from xrayviewer.engine.devices import pick_device
+from xrayviewer.engine.events import (
+    BatchEnded,
+    CacheProgress,
+    Callback,
+    EpochEnded,
+    Event,
+    LogFile,
+    Message,
+    RunFinished,
+    RunStarted,
+)
+from xrayviewer.engine.image_cache import preload
+from xrayviewer.engine.metrics import choose_threshold, evaluate, macro_auc, one_vs_rest, scored_classes
+from xrayviewer.engine.models import ChestNet, build_model
+from xrayviewer.engine.splits import assign_splits
+from xrayviewer.engine.train_config import TrainConfig, config_from_dict
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+BUNDLE_DIR = "bundle"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or continue; the message says why (bad data, bad resume folder...)."""
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    status: str  # completed | early_stopped | cancelled
+    run_dir: Path
+    bundle_dir: Path | None = None
+    best_epoch: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SplitData:
+    """One split's preprocessed images (float16, CPU) and targets."""
+
+    samples: list[Sample]
+    images: torch.Tensor
+    targets: torch.Tensor
+
+
+@dataclass
+class PreparedData:
+    """Everything the loop needs from the dataset."""
+
+    classes: list[str]
+    splits: dict[str, SplitData]
+    summary: DatasetSummary
+
+
+# ---------------------------------------------------------------- data
+
+
+def _load_samples(config: TrainConfig) -> tuple[list[Sample], list[str], dict[str, int]]:
+    samples, classes, dropped = read_samples(config.data, config.classes, config.task)
+    samples = assign_splits(samples, config.split, config.seed)
+    if config.data.limit_per_class:
+        samples = _limit_per_class(samples, config.data.limit_per_class)
+    return samples, classes, dropped
+
+
+def _limit_per_class(samples: list[Sample], limit: int) -> list[Sample]:
+    taken: dict[tuple[str, tuple[str, ...]], int] = {}
+    kept = []
+    for s in samples:
+        key = (s.split, s.labels)
+        if taken.get(key, 0) < limit:
+            taken[key] = taken.get(key, 0) + 1
+            kept.append(s)
+    return kept
+
+
+def inspect_dataset(config: TrainConfig) -> DatasetSummary:
+    """The dataset summary (counts per split and class, patients, dropped rows) without decoding images.
+
+    Raises DatasetError for a missing source, empty or single class, empty split or patient leakage.
+    """
+    config.validate()
+    samples, classes, dropped = _load_samples(config)
+    missing = [(str(s.path), "file not found") for s in samples if not s.path.is_file()]
+    return summarize(samples, classes, dropped, missing)
+
+
+def targets_for(task: str, classes: list[str], samples: list[Sample]) -> torch.Tensor:
+    """Binary: float 0/1 for classes[1]; multiclass: class index; multilabel: float multi-hot (N, K)."""
+    if task == "binary":
+        return torch.tensor([float(classes[1] in s.labels) for s in samples])
+    if task == "multiclass":
+        return torch.tensor([classes.index(s.labels[0]) for s in samples], dtype=torch.long)
+    return torch.tensor([[float(c in s.labels) for c in classes] for s in samples]).reshape(-1, len(classes))
+
+
+def prepare_data(config: TrainConfig, emit: Callback) -> PreparedData:
+    """Read, split, decode (through the cache) and check the dataset; raises DatasetError before training."""
+    samples, classes, dropped = _load_samples(config)
+    loaded = preload(
+        [s.path for s in samples],
+        config.preprocess.recipe(),
+        config.data.cache_dir or None,
+        config.data.workers,
+        progress=lambda done, total: emit(CacheProgress(done, total)),
+    )
+    kept = [samples[i] for i in loaded.kept]
+    for path, reason in loaded.unreadable:
+        emit(Message("warning", f"skipped unreadable image {path}: {reason}"))
+    summary = summarize(kept, classes, dropped, loaded.unreadable)
+    splits: dict[str, SplitData] = {}
+    for name in ("train", "val", "test"):
+        rows = [i for i, s in enumerate(kept) if s.split == name]
+        if not rows:
+            raise DatasetError(f"the {name} split has no readable images")
+        part = [kept[i] for i in rows]
+        splits[name] = SplitData(part, loaded.images[rows], targets_for(config.task, classes, part))
+    train_counts = summary.counts["train"]
+    if config.task != "multilabel":
+        empty = [c for c in classes if not train_counts.get(c)]
+        if empty:
+            raise DatasetError(f"class {empty[0]!r} has no readable training images")
+    return PreparedData(classes, splits, summary)
+
+
+# ---------------------------------------------------------------- model, loss, optimiser
+
+
+def class_weights(task: str, classes: list[str], targets: torch.Tensor) -> torch.Tensor:
+    """Binary/multilabel: pos_weight = negatives / positives per output; multiclass: N / (K · count)."""
+    if task == "multiclass":
+        counts = torch.bincount(targets, minlength=len(classes)).float().clamp(min=1)
+        return len(targets) / (len(classes) * counts)
+    positives = targets.reshape(len(targets), -1).sum(0).clamp(min=1)
+    return (len(targets) - positives) / positives
+
+
+def make_loss(config: TrainConfig, classes: list[str], targets: torch.Tensor) -> nn.Module:
+    """BCE with pos_weight (binary, multilabel) or class-weighted cross-entropy (multiclass)."""
+    weight = class_weights(config.task, classes, targets) if config.optim.class_weights else None
+    if config.task == "multiclass":
+        return nn.CrossEntropyLoss(weight=weight)
+    return nn.BCEWithLogitsLoss(pos_weight=weight)
+
+
+def _loss_value(loss_fn: nn.Module, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if task == "binary":
+        return loss_fn(logits[:, 0], y)
+    return loss_fn(logits, y)
+
+
+def build_network(config: TrainConfig, classes: list[str], emit: Callback) -> ChestNet:
+    """The configured network, randomly initialised (seeded) or started from an installed bundle."""
+    outputs = 1 if config.task == "binary" else len(classes)
+    model = build_model(config.model.arch, outputs, head=config.model.head)
+    if not config.model.init_from:
+        return model
+    try:
+        source = load_model(load_bundle(config.model.init_from))
+    except BundleError as exc:
+        raise TrainingError(f"cannot start from {config.model.init_from!r}: {exc}") from None
+    own = model.state_dict()
+    taken = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(taken, strict=False)
+    head = sum(k.startswith("classifier.") for k in taken)
+    emit(
+        Message(
+            "info",
+            f"initialised {len(taken)}/{len(own)} tensors from {config.model.init_from}"
+            + ("" if head else " (new head)"),
+        )
+    )
+    return model
+
+
+def _adopt_init_bundle(config: TrainConfig, emit: Callback) -> None:
+    """Fine-tuning keeps the source bundle's architecture and head (its weights must fit)."""
+    if not config.model.init_from:
+        return
+    try:
+        card = load_bundle(config.model.init_from).card
+    except BundleError as exc:
+        raise TrainingError(f"cannot start from {config.model.init_from!r}: {exc}") from None
+    if (card.architecture, card.head) != (config.model.arch, config.model.head):
+        emit(Message("info", f"using {card.architecture}/{card.head} from {card.name}"))
+        config.model.arch, config.model.head = card.architecture, card.head
+    if card.preprocessing != config.preprocess.recipe():
+        emit(
+            Message(
+                "warning",
+                f"preprocessing differs from {card.name}'s ({card.preprocessing}); "
+                "fine-tuning usually keeps the original recipe",
+            )
+        )
+
+
+def _backbone_blocks(model: ChestNet) -> list[nn.Module]:
+    return [m for m in model.features.children() if any(True for _ in m.parameters())]
+
+
+def set_phase(model: ChestNet, config: TrainConfig, epoch: int) -> bool:
+    """Freeze the backbone during the first ``freeze_epochs`` epochs, then unfreeze all or the last N
+    blocks; returns True while frozen."""
+    frozen = epoch < config.optim.freeze_epochs
+    blocks = _backbone_blocks(model)
+    if frozen:
+        trainable: list[nn.Module] = []
+    elif config.optim.unfreeze == "all" or config.optim.freeze_epochs == 0:
+        trainable = blocks
+    else:
+        trainable = blocks[-int(config.optim.unfreeze.split(":")[1]) :]
+    for block in blocks:
+        block.requires_grad_(any(block is t for t in trainable))
+    return frozen
+
+
+def _freeze_frozen_batchnorm(model: nn.Module) -> None:
+    """BatchNorm layers with frozen weights keep their running statistics (eval mode)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+            p.requires_grad for p in module.parameters()
+        ):
+            module.eval()
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """AdamW, Adam or SGD (momentum, nesterov) over all parameters with weight decay."""
+    params, o = list(model.parameters()), config.optim
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True
+        )
+    if o.optimizer == "adam":
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+
+
+def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Cosine schedule with linear warm-up, times ``unfreeze_lr_factor`` once the backbone is unfrozen."""
+    o = config.optim
+    total = config.epochs * steps_per_epoch
+    warmup = max(1, round(o.warmup_epochs * steps_per_epoch)) if o.warmup_epochs > 0 else 0
+    if step < warmup:
+        factor = (step + 1) / warmup
+    else:
+        factor = 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    phase2 = o.freeze_epochs > 0 and step >= o.freeze_epochs * steps_per_epoch
+    return factor * (o.unfreeze_lr_factor if phase2 else 1.0)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
+    """LambdaLR stepped per batch (cosine), ReduceLROnPlateau stepped per epoch (plateau), or None."""
+    if config.optim.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(config, step, steps_per_epoch)
+        )
+    if config.optim.schedule == "plateau":
+        mode = "max" if config.optim.early_stop_metric == "auc" else "min"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=mode, patience=config.optim.plateau_patience, factor=config.optim.plateau_factor
+        )
+    return None
+
+
+def resolve_device(name: str) -> torch.device:
+    """engine.devices.pick_device, with a TrainingError for a device that is not there."""
+    try:
+        return pick_device(name)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+
+
+def state_digest(model: nn.Module) -> str:
+    """sha256 over the model's tensors (ranks must agree; resumed runs must match uninterrupted ones)."""
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- evaluation helpers
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int, amp: bool
+) -> np.ndarray:
+    """Logits (N, K) in eval mode, batch by batch."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size].to(device, torch.float32)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            out.append(model(x).float().cpu())
+    return torch.cat(out).numpy()
+
+
+# ---------------------------------------------------------------- the run
+
+
+class _Cancelled(Exception):
+    """Raised inside data preparation when the user cancels before training starts."""
+
+
+def _new_run_dir(config: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(config.out).expanduser() / f"{config.name}-{stamp}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    return run_dir
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """The resolved configuration a run directory recorded (for ``--resume``)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise TrainingError(f"{run_dir} is not a training run folder (no {CONFIG_FILE})")
+    return config_from_dict(json.loads(path.read_text()))
+
+
+class Trainer:
+    """One training run; ``run()`` returns a RunResult. Construct through :func:`train`."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        callbacks: list[Callback],
+        cancel: threading.Event,
+        run_dir: Path,
+        resume: bool,
+    ) -> None:
+        self.config, self.cancel, self.run_dir, self.resume = config, cancel, run_dir, resume
+        self.device = resolve_device(config.device)
+        self.ctx = dist_utils.init_distributed(self.device)
+        if self.ctx.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.ctx.local_rank)
+            torch.cuda.set_device(self.device)
+        self.callbacks = callbacks if self.ctx.is_main else []
+        self.amp = config.amp and self.device.type == "cuda"
+        self.history: list[dict[str, Any]] = []
+        _adopt_init_bundle(config, self.emit)
+
+    def emit(self, event: Event) -> None:
+        """Hand an event to every callback (rank 0 only)."""
+        for callback in self.callbacks:
+            callback(event)
+
+    # -- set-up
+
+    def _prepare(self) -> PreparedData:
+        def on_event(event: Event) -> None:
+            if self.cancel.is_set():
+                raise _Cancelled
+            self.emit(event)
+
+        if not self.ctx.is_main:  # rank 0 fills the cache first; the others then read it
+            dist_utils.barrier(self.ctx)
+        data = prepare_data(self.config, on_event)
+        if self.ctx.is_main:
+            dist_utils.barrier(self.ctx)
+        return data
+
+    def _checkpoint_state(self, epoch: int, step: int, running: float, seen: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "step": step,
+            "running_loss": running,
+            "seen": seen,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng_torch": torch.get_rng_state(),
+            "rng_augment": self.augment_rng.get_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "scaler": self.scaler.state_dict(),
+            "phase2_lr_applied": self.phase2_lr_applied,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "config": self.config.resolved(),
+        }
+
+    def _save(self, name: str, state: dict[str, Any]) -> None:
+        if self.ctx.is_main:
+            save_checkpoint(self.run_dir / CHECKPOINT_DIR / name, state)
+
+    def _restore(self) -> tuple[int, int, float, int]:
+        state = load_checkpoint(self.run_dir / CHECKPOINT_DIR / LAST)
+        self.model.load_state_dict(state["model"])
+        set_phase(self.model, self.config, state["epoch"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_torch"])
+        self.augment_rng.set_state(state["rng_augment"])
+        if state["rng_cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        self.bad_epochs, self.history = state["bad_epochs"], state["history"]
+        self.scaler.load_state_dict(state["scaler"])
+        self.phase2_lr_applied = state["phase2_lr_applied"]
+        return state["epoch"], state["step"], state["running_loss"], state["seen"]
+
+    # -- loop
+
+    def _wrapped(self) -> nn.Module:
+        if not self.ctx.enabled:
+            return self.model
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+
+    def _improved(self, value: float) -> bool:
+        if self.best_metric is None:
+            return True
+        return (
+            value > self.best_metric
+            if self.config.optim.early_stop_metric == "auc"
+            else value < self.best_metric
+        )
+
+    def _validate(self, data: PreparedData, loss_fn: nn.Module) -> tuple[float, float | None]:
+        val = data.splits["val"]
+        logits = predict_logits(self.model, val.images, self.device, 2 * self.config.batch_size, self.amp)
+        z = torch.as_tensor(logits, device=self.device)
+        loss = float(_loss_value(loss_fn, self.config.task, z, val.targets.to(self.device)))
+        auc = macro_auc(
+            self.config.task, data.classes, val.targets.numpy().astype(int), _scores(self.config.task, logits)
+        )
+        return loss, auc
+
+    def run(self) -> RunResult:
+        """Prepare, train, evaluate, report; returns when done, early-stopped or cancelled."""
+        config = self.config
+        if self.ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / CONFIG_FILE).write_text(json.dumps(config.resolved(), indent=2) + "\n")
+            self.callbacks.append(LogFile(self.run_dir / "train.log"))
+        try:
+            data = self._prepare()
+        except _Cancelled:
+            self.emit(RunFinished("cancelled", str(self.run_dir)))
+            return RunResult("cancelled", self.run_dir)
+        train = data.splits["train"]
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        self.model = build_network(config, data.classes, self.emit).to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        loss_fn = make_loss(config, data.classes, train.targets).to(self.device)
+        per_rank = len(dist_utils.epoch_order(len(train.samples), 0, config.seed, self.ctx))
+        steps = math.ceil(per_rank / config.batch_size)
+        self.optimizer = make_optimizer(config, self.model)
+        self.scheduler = make_scheduler(config, self.optimizer, steps)
+        self.augment_rng = torch.Generator().manual_seed(config.seed)
+        self.best_metric: float | None = None
+        self.best_epoch, self.bad_epochs = 0, 0
+        self.scaler = torch.amp.GradScaler(enabled=self.amp)
+        self.phase2_lr_applied = False
+        start_epoch, start_step, running, seen = 0, 0, 0.0, 0
+        if self.resume:
+            start_epoch, start_step, running, seen = self._restore()
+            self.emit(Message("info", f"resuming at epoch {start_epoch + 1}, step {start_step}"))
+        self.emit(RunStarted(str(self.run_dir), config.epochs, start_epoch, steps, data.summary.counts))
+        status = "completed"
+        for epoch in range(start_epoch, config.epochs):
+            frozen = set_phase(self.model, config, epoch)
+            if config.optim.schedule != "cosine" and 0 < config.optim.freeze_epochs <= epoch:
+                self._apply_phase2_lr()
+            net = self._wrapped()
+            net.train()
+            if frozen:
+                _freeze_frozen_batchnorm(self.model)
+            order = torch.tensor(dist_utils.epoch_order(len(train.samples), epoch, config.seed, self.ctx))
+            began = time.perf_counter()
+            if start_step == 0:
+                running, seen = 0.0, 0
+            for step in range(start_step, steps):
+                if self.cancel.is_set():
+                    self._save(LAST, self._checkpoint_state(epoch, step, running, seen))
+                    self.emit(
+                        Message("info", f"cancelled: checkpoint saved; continue with --resume {self.run_dir}")
+                    )
+                    self.emit(RunFinished("cancelled", str(self.run_dir), best_epoch=self.best_epoch))
+                    dist_utils.finish(self.ctx)
+                    return RunResult("cancelled", self.run_dir, best_epoch=self.best_epoch)
+                index = order[step * config.batch_size : (step + 1) * config.batch_size]
+                x = train.images[index].to(self.device, torch.float32, non_blocking=True)
+                x = augment_batch(x, config.augment, self.augment_rng)
+                if self.device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                y = train.targets[index].to(self.device)
+                with torch.autocast(self.device.type, enabled=self.amp):
+                    loss = _loss_value(loss_fn, config.task, net(x).float(), y)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                if config.optim.grad_clip > 0:
+                    self.scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                if config.optim.schedule == "cosine":
+                    self.scheduler.step()
+                running += float(loss) * len(index)
+                seen += len(index)
+                self.emit(
+                    BatchEnded(
+                        epoch + 1, step + 1, steps, running / seen, self.optimizer.param_groups[0]["lr"]
+                    )
+                )
+            start_step = 0
+            seconds = time.perf_counter() - began
+            val_loss, val_auc = self._validate(data, loss_fn)
+            val_loss, val_auc = dist_utils.broadcast((val_loss, val_auc), self.ctx)
+            metric = val_loss if config.optim.early_stop_metric == "loss" or val_auc is None else val_auc
+            if config.optim.schedule == "plateau":
+                self.scheduler.step(metric)
+            best = self._improved(metric)
+            if best:
+                self.best_metric, self.best_epoch, self.bad_epochs = metric, epoch + 1, 0
+                self._save(BEST, {"epoch": epoch + 1, "metric": metric, "model": self.model.state_dict()})
+            else:
+                self.bad_epochs += 1
+            lr = self.optimizer.param_groups[0]["lr"]
+            train_loss = running / max(seen, 1)
+            self.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "val_auc": val_auc,
+                    "lr": lr,
+                    "seconds": seconds,
+                }
+            )
+            self._save(LAST, self._checkpoint_state(epoch + 1, 0, 0.0, 0))
+            self.emit(
+                EpochEnded(
+                    epoch + 1,
+                    config.epochs,
+                    train_loss,
+                    val_loss,
+                    val_auc,
+                    lr,
+                    best,
+                    seconds,
+                    seen * self.ctx.world_size / max(seconds, 1e-9),
+                )
+            )
+            if (
+                config.optim.patience
+                and self.bad_epochs >= config.optim.patience
+                and epoch + 1 < config.epochs
+            ):
+                self.emit(
+                    Message("info", f"early stop: no validation improvement for {self.bad_epochs} epochs")
+                )
+                status = "early_stopped"
+                break
+        return self._finish(data, status)
+
+    def _apply_phase2_lr(self) -> None:
+        """Plateau/constant schedules: lower the learning rate once when the backbone is unfrozen."""
+        if not self.phase2_lr_applied:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.config.optim.unfreeze_lr_factor
+            self.phase2_lr_applied = True
+
+    # -- after training
+
+    def _finish(self, data: PreparedData, status: str) -> RunResult:
+        config = self.config
+        digests = dist_utils.gather(state_digest(self.model), self.ctx)
+        if not self.ctx.is_main:
+            dist_utils.finish(self.ctx)
+            return RunResult(status, self.run_dir, best_epoch=self.best_epoch)
+        best = load_checkpoint(self.run_dir / CHECKPOINT_DIR / BEST)
+        self.model.load_state_dict(best["model"])
+        self.model.to(self.device)
+        task, classes = config.task, data.classes
+        logits = {
+            name: predict_logits(self.model, part.images, self.device, 2 * config.batch_size, self.amp)
+            for name, part in data.splits.items()
+            if name != "train"
+        }
+        labels = {name: data.splits[name].targets.numpy().astype(int) for name in logits}
+        temperature = fit_temperature(task, logits["val"], labels["val"])
+        scores = {name: _scores(task, z, temperature) for name, z in logits.items()}
+        names = scored_classes(task, classes)
+        thresholds = [
+            choose_threshold(
+                *one_vs_rest(task, labels["val"], scores["val"], k),
+                config.eval.threshold,
+                config.eval.target_sensitivity,
+            )
+            for k in range(len(names))
+        ]
+        metrics = {
+            name: evaluate(
+                task, classes, labels[name], scores[name], thresholds, config.eval.bootstrap, config.seed
+            )
+            for name in scores
+        }
+        card = self._card(data, names, thresholds, temperature, metrics)
+        bundle = save_bundle(self.run_dir / BUNDLE_DIR, self.model.cpu(), card)
+        summary = {
+            "status": status,
+            "best_epoch": self.best_epoch,
+            "early_stop_metric": config.optim.early_stop_metric,
+            "best_metric": self.best_metric,
+            "temperature": temperature,
+            "thresholds": dict(zip(names, thresholds, strict=True)),
+            "history": self.history,
+            "val": metrics["val"],
+            "test": metrics["test"],
+            "world_size": self.ctx.world_size,
+            "rank_digests": digests,
+        }
+        (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        from xrayviewer.engine.reports import write_report
+
+        write_report(self.run_dir, bundle, data, summary, scores, labels, self.emit)
+        test_auc = metrics["test"]["auc_macro"]
+        self.emit(RunFinished(status, str(self.run_dir), str(bundle.path), self.best_epoch, test_auc))
+        dist_utils.finish(self.ctx)
+        return RunResult(status, self.run_dir, bundle.path, self.best_epoch, summary)
+
+    def _card(
+        self,
+        data: PreparedData,
+        names: list[str],
+        thresholds: list[float],
+        temperature: float,
+        metrics: dict[str, Any],
+    ) -> ModelCard:
+        config, test = self.config, metrics["test"]
+        method = (
+            "Youden J"
+            if config.eval.threshold == "youden"
+            else f"sensitivity >= {config.eval.target_sensitivity:g}"
+        )
+        source = config.data.csv or config.data.folders
+        return ModelCard(
+            name=config.name,
+            version=datetime.now().strftime("%Y.%m.%d"),
+            task=config.task,
+            classes=names,
+            architecture=config.model.arch,
+            architecture_args={"head": config.model.head},
+            thresholds=dict(zip(names, thresholds, strict=True)),
+            threshold_method=f"{method} on validation (n={metrics['val']['n']}), calibrated scores",
+            preprocessing=config.preprocess.recipe(),
+            temperature=temperature,
+            metrics={
+                "split": "test",
+                "n": test["n"],
+                "auroc": test["auc_macro"],
+                "per_class": {k: v for k, v in test["per_class"].items()},
+                "accuracy": test["accuracy"],
+                "sensitivity": test["recall"],
+                "specificity": test["specificity"],
+                "val_auroc": metrics["val"]["auc_macro"],
+            },
+            training_data={
+                "source": Path(source).name,
+                "classes": data.classes,
+                "counts": data.summary.counts,
+                "patients": data.summary.patients,
+                "unreadable": len(data.summary.unreadable),
+            },
+            training_config=config.resolved(),
+            description=f"{config.task} {', '.join(names)} trained by xrayviewer train (best epoch "
+            f"{self.best_epoch})",
+        )
+
+
+def _scores(task: str, logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    p = probabilities(task, logits, temperature)
+    return p[:, 0] if task == "binary" else p
+
+
+def train(
+    config: TrainConfig,
+    callbacks: list[Callback] | None = None,
+    cancel: threading.Event | None = None,
+    resume: str | Path | None = None,
+) -> RunResult:
+    """Run training. ``resume`` is a run directory: its recorded config and last checkpoint are used
+    (``config`` is then ignored). ``cancel.set()`` stops at the next batch with a checkpoint saved.
+
+    Raises ConfigError / DatasetError / TrainingError before training starts for bad input.
+    """
+    callbacks = list(callbacks or [])
+    if resume is not None:
+        run_dir = Path(resume)
+        config = load_run_config(run_dir)
+        if not (run_dir / CHECKPOINT_DIR / LAST).is_file():
+            raise TrainingError(f"{run_dir} has no checkpoint to resume from")
+    else:
+        config.validate()
+        config = copy.deepcopy(config)
+        run_dir = _new_run_dir(config)
+    trainer = Trainer(config, callbacks, cancel or threading.Event(), run_dir, resume is not None)
+    return trainer.run()
