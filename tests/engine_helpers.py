@@ -1,7 +1,8 @@
 """Test helper: a real-format model bundle with random weights (no trained weights ship yet).
 
-Batch-norm statistics are re-estimated on the given inputs so that outputs vary from film to film like a
-trained model's do (a raw random DenseNet saturates every score to 0 or 1).
+Batch-norm statistics are re-estimated on the given inputs and the last layer is rescaled so that logits
+spread about one unit over them: scores then vary from film to film like a trained model's do (a raw random
+DenseNet saturates every score, and a merely re-normalised one barely moves).
 """
 
 from __future__ import annotations
@@ -34,10 +35,16 @@ def make_bundle(
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = None  # cumulative average over the calibration batch
+    batch = torch.from_numpy(np.stack(inputs))
     model.train()
     with torch.no_grad():
-        model(torch.from_numpy(np.stack(inputs)))
-    model.eval()
+        model(batch)
+        model.eval()
+        logits = model(batch)
+        last = model.classifier if isinstance(model.classifier, torch.nn.Linear) else model.classifier[-1]
+        spread = logits.std(dim=0).clamp_min(1e-6) if len(inputs) > 1 else torch.ones(len(classes))
+        last.weight.div_(spread[:, None])
+        last.bias.copy_((last.bias - logits.mean(dim=0)) / spread)
     card = ModelCard(
         name=directory.name,
         version="0.0-test",

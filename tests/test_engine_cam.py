@@ -1,0 +1,115 @@
+"""CAM: closed form equals Grad-CAM (ours and pytorch-grad-cam's) and maps back onto source pixels."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from engine_helpers import make_bundle
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from xrayviewer.engine.bundle import load_model
+from xrayviewer.engine.cam import blend, cam_to_image, gradcam_from_maps, linear_cams, overlay_rgba
+from xrayviewer.engine.models import ChestNet
+from xrayviewer.engine.predictor import Predictor
+from xrayviewer.engine.preprocess import PreprocessRecipe, geometry_for, preprocess, to_model_input
+from xrayviewer.imaging import open_image
+
+
+@pytest.fixture(scope="module")
+def real_inputs(kermany_rows, shared_data):
+    """Four real films (3 Kermany test, 1 NIH): the opened images and their model inputs."""
+    paths = [r["path"] for r in kermany_rows if r["split"] == "test"][:3]
+    paths.append(str(sorted((shared_data / "nih" / "images").glob("*.png"))[0]))
+    images = [open_image(p) for p in paths]
+    return images, [preprocess(image, PreprocessRecipe())[0] for image in images]
+
+
+def _normalised_upsampled(cam: np.ndarray, size: int) -> np.ndarray:
+    """What pytorch-grad-cam does to its maps: min-max scale, then cv2.resize to the input size."""
+    cam = cam - cam.min()
+    return cv2.resize((cam / (1e-7 + cam.max())).astype(np.float32), (size, size))
+
+
+def _reference_gradcam(model: ChestNet, x: torch.Tensor, k: int) -> np.ndarray:
+    for module in model.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+    with GradCAM(model=model, target_layers=[model.relu]) as gradcam:
+        return gradcam(input_tensor=x, targets=[ClassifierOutputTarget(k)] * len(x))
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_our_cams_match_pytorch_grad_cam_on_real_films(tmp_path, real_inputs, head):
+    images, inputs = real_inputs
+    bundle = make_bundle(tmp_path / head, inputs, head=head)
+    predictions = [Predictor(bundle, device="cpu").predict(image) for image in images]
+    x = torch.from_numpy(np.stack(inputs))
+    reference_model = load_model(bundle)
+    for k, name in enumerate(bundle.card.classes[:2]):
+        reference = _reference_gradcam(reference_model, x, k)
+        for i, prediction in enumerate(predictions):
+            ours = prediction.cams[name]
+            assert ours.shape == (7, 7), name
+            r = np.corrcoef(_normalised_upsampled(ours, 224).ravel(), reference[i].ravel())[0, 1]
+            assert r >= 0.99, (head, name, i, r)
+
+
+def test_closed_form_equals_autograd_for_a_linear_head(tmp_path, real_inputs):
+    inputs = real_inputs[1][:2]
+    model = load_model(make_bundle(tmp_path / "lin", inputs))
+    with torch.inference_mode():
+        _, maps = model.forward_with_maps(torch.from_numpy(np.stack(inputs)))
+        closed = linear_cams(maps, model.classifier.weight)
+    autograd = gradcam_from_maps(model.classifier, maps, [0, 1, 2])
+    h, w = maps.shape[-2:]
+    torch.testing.assert_close(autograd * (h * w), closed, rtol=1e-4, atol=1e-4)
+
+
+class _BrightnessNet(ChestNet):
+    """A model whose CAM is the input's brightness pooled to ``cell`` × ``cell`` cells."""
+
+    def __init__(self, cell: int) -> None:
+        super().__init__(nn.AvgPool2d(cell) if cell > 1 else nn.Identity(), nn.Linear(1, 1))
+        nn.init.ones_(self.classifier.weight)
+        nn.init.zeros_(self.classifier.bias)
+
+
+def _centroid(values: np.ndarray) -> np.ndarray:
+    return (np.indices(values.shape) * values).reshape(2, -1).sum(1) / values.sum()
+
+
+@pytest.mark.parametrize("geometry", ["squash", "center_crop", "pad"])
+@pytest.mark.parametrize("cell", [1, 8])
+def test_cam_of_a_blob_maps_back_onto_the_blob(geometry, cell):
+    """Full-resolution CAM: centroid on the blob within a pixel; coarse CAM: peak within one cell."""
+    rows, cols = 300, 420  # a wide film: every geometry moves and scales it differently
+    film = np.zeros((rows, cols), np.float32)
+    film[150:170, 250:266] = 1.0  # the blob, centre (159.5, 257.5)
+    tensor, geo = to_model_input(film, PreprocessRecipe(size=64, geometry=geometry))
+    model = _BrightnessNet(cell).eval()
+    with torch.inference_mode():
+        _, maps = model.forward_with_maps(torch.from_numpy(tensor[None]) + 1024.0)
+        cam = linear_cams(maps, model.classifier.weight)[0, 0].numpy()
+    assert cam.shape == (64 // cell, 64 // cell)
+    on_source = cam_to_image(cam, geo)
+    assert on_source.shape == (rows, cols) and 0.9 < on_source.max() <= 1.0
+    if cell == 1:
+        assert np.allclose(_centroid(on_source), [159.5, 257.5], atol=0.75)
+        assert film[np.unravel_index(np.argmax(on_source), on_source.shape)] == 1.0
+    else:
+        hot = np.argwhere(on_source >= on_source.max() - 1e-6).mean(0)
+        cell_on_source = cell * max(geo.box[2:]) / geo.size
+        assert np.linalg.norm(hot - [159.5, 257.5]) < cell_on_source
+
+
+def test_crop_leaves_the_cut_sides_empty_and_overlay_is_clear_where_cold():
+    geo = geometry_for((100, 160), PreprocessRecipe(size=32, geometry="center_crop"))
+    on_source = cam_to_image(np.ones((4, 4), np.float32), geo)
+    assert on_source[:, :30].max() == 0 and on_source[:, 130:].max() == 0 and on_source[:, 30:130].min() == 1
+    rgba = overlay_rgba(on_source, alpha=0.5)
+    assert rgba.shape == (100, 160, 4) and rgba.dtype == np.uint8
+    assert rgba[:, :30, 3].max() == 0 and rgba[:, 30:130, 3].min() == 128
+    rgb = blend(np.full((100, 160), 0.5, np.float32), rgba)
+    assert rgb.shape == (100, 160, 3) and (rgb[:, :30] == 128).all() and not (rgb[:, 50:100] == 128).all()

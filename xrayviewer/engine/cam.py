@@ -1,0 +1,68 @@
+"""Class activation maps: closed-form for linear heads, autograd Grad-CAM otherwise, and their display.
+
+For ``maps = relu(features(x))`` → global average pool → linear layer ``W``, the gradient of logit ``c``
+with respect to ``maps`` is ``W[c] / (h·w)`` everywhere, so Grad-CAM at that layer is
+``relu(Σ_k W[c, k] · maps_k) / (h·w)``: a weighted sum of the maps we already have from the forward pass,
+no backward needed (:func:`linear_cams`). Other heads get true Grad-CAM (:func:`gradcam_from_maps`); it only
+back-propagates through the pooling and the head, because the gradient at ``maps`` does not depend on the
+backbone. Maps are returned at feature resolution; :func:`cam_to_image` puts one on the source pixel grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from matplotlib import colormaps
+from torch import nn
+
+from xrayviewer.engine.preprocess import Geometry
+
+
+def linear_cams(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM of every class of a linear head: (N, C, h, w) maps, (K, C) weight → (N, K, h, w), ≥ 0."""
+    return torch.relu(torch.einsum("nchw,kc->nkhw", maps, weight.to(maps.dtype)))
+
+
+def gradcam_from_maps(classifier: nn.Module, maps: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
+    """Grad-CAM of the given class indices for any head on pooled maps: → (N, len(classes), h, w), ≥ 0."""
+    with torch.inference_mode(False), torch.enable_grad():
+        leaf = maps.detach().clone().float().requires_grad_(True)
+        logits = classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(leaf, 1), 1))
+        out = []
+        for k in classes:
+            (grad,) = torch.autograd.grad(logits[:, k].sum(), leaf, retain_graph=True)
+            alpha = grad.mean(dim=(2, 3), keepdim=True)
+            out.append(torch.relu((alpha * leaf).sum(dim=1)))
+        return torch.stack(out, dim=1).detach()
+
+
+def cam_to_image(cam: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """A feature-resolution CAM upsampled onto the source pixel grid, scaled to [0, 1] (0 outside the box)."""
+    rows, cols = geometry.source_shape
+    top, left, height, width = geometry.box
+    peak = float(np.max(cam)) if cam.size else 0.0
+    scaled = (cam / peak if peak > 0 else np.zeros_like(cam)).astype(np.float32)
+    inside = cv2.resize(scaled, (width, height), interpolation=cv2.INTER_LINEAR)
+    out = np.zeros((rows, cols), np.float32)
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + height, rows), min(left + width, cols)
+    out[r0:r1, c0:c1] = inside[r0 - top : r1 - top, c0 - left : c1 - left]
+    return np.clip(out, 0.0, 1.0)
+
+
+def overlay_rgba(cam_on_source: np.ndarray, colormap: str = "jet", alpha: float = 0.5) -> np.ndarray:
+    """uint8 RGBA (rows, cols, 4): the colormap of a [0, 1] map, opacity ``alpha`` × value (cold = clear)."""
+    values = np.clip(cam_on_source, 0.0, 1.0)
+    rgba = colormaps[colormap](values)  # float (rows, cols, 4)
+    rgba[..., 3] = alpha * values
+    return np.rint(rgba * 255.0).astype(np.uint8)
+
+
+def blend(display01: np.ndarray, rgba: np.ndarray) -> np.ndarray:
+    """uint8 RGB: an RGBA overlay composited over a grey picture in [0, 1] of the same shape."""
+    grey = np.repeat(np.clip(display01, 0.0, 1.0)[..., None], 3, axis=2)
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    return np.rint((grey * (1.0 - a) + rgba[..., :3].astype(np.float32) / 255.0 * a) * 255.0).astype(np.uint8)

@@ -1,0 +1,38 @@
+"""Which torch device runs the model, and how many CPU threads it may use."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU; an explicit choice not available is a ``ValueError``."""
+    if preference not in DEVICE_CHOICES:
+        raise ValueError(f"device {preference!r} is not one of {', '.join(DEVICE_CHOICES)}")
+    cuda = torch.cuda.is_available()
+    mps = torch.backends.mps.is_available()
+    if preference == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (preference == "cuda" and not cuda) or (preference == "mps" and not mps):
+        raise ValueError(f"device {preference!r} was asked for but is not available on this computer")
+    return torch.device(preference)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (honours container/affinity limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def configure_cpu_threads() -> int:
+    """Let intra-op parallelism use every usable CPU (torch's default counts physical cores only)."""
+    threads = max(1, usable_cpus())
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads

@@ -1,0 +1,202 @@
+"""Run a model bundle on X-ray images: calibrated scores, positives at the card's thresholds, CAMs, timings.
+
+``Predictor`` loads lazily (first use or :meth:`Predictor.load`), so the GUI can create it on the UI thread
+and let a worker pay the load and warm-up. One predictor serves one thread at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from xrayviewer.engine.bundle import Bundle, load_bundle, load_model
+from xrayviewer.engine.cam import gradcam_from_maps, linear_cams
+from xrayviewer.engine.devices import configure_cpu_threads, pick_device
+from xrayviewer.engine.models import ChestNet
+from xrayviewer.engine.preprocess import Geometry, preprocess
+from xrayviewer.imaging import ImageError, XRayImage, open_image
+
+IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ""}
+
+
+@dataclass
+class Prediction:
+    """What a model says about one image. ``cams`` are per class, float32 ≥ 0 at feature resolution."""
+
+    model: str
+    version: str
+    classes: list[str]
+    scores: dict[str, float]
+    thresholds: dict[str, float]
+    positive: list[str]
+    top: str
+    cams: dict[str, np.ndarray]
+    geometry: Geometry
+    device: str
+    timings: dict[str, float] = field(default_factory=dict)  # ms: preprocess, forward, cam, total
+
+
+@dataclass
+class FileResult:
+    """One file of a batch: its prediction, or the one-line reason it could not be scored."""
+
+    path: Path
+    prediction: Prediction | None
+    error: str | None = None
+    image: XRayImage | None = None
+
+
+class Predictor:
+    """Scores images with one bundle on one device (``auto``: CUDA → MPS → CPU)."""
+
+    def __init__(self, bundle: Bundle | str | Path, device: str = "auto", channels_last: bool = True) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.card = self.bundle.card
+        self.device = pick_device(device)
+        self.channels_last = channels_last and self.device.type == "cpu"
+        self._model: ChestNet | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> ChestNet:
+        """The network on its device (loaded and warmed up on first use)."""
+        self.load()
+        assert self._model is not None
+        return self._model
+
+    def load(self) -> None:
+        """Read and verify the weights, move them to the device, run one warm-up pass (idempotent)."""
+        with self._lock:
+            if self._model is not None:
+                return
+            if self.device.type == "cpu":
+                configure_cpu_threads()
+            model = load_model(self.bundle).to(self.device)
+            if self.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            self._model = model
+            size = self.card.input_size
+            self._run(torch.zeros(1, 1, size, size), with_cams=True)
+
+    def _run(self, batch: torch.Tensor, with_cams: bool) -> tuple[np.ndarray, np.ndarray | None, dict]:
+        """Scores (N, K) and CAMs (N, K, h, w) for a preprocessed batch, with forward/cam ms."""
+        model = self._model
+        assert model is not None
+        batch = batch.to(self.device)
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            logits, maps = model.forward_with_maps(batch)
+            scores = self._activate(logits.float()).cpu().numpy()
+        forward_done = time.perf_counter()
+        cams = None
+        if with_cams:
+            cams = self._cams(model.classifier, maps).float().cpu().numpy()
+        ms = {"forward": (forward_done - start) * 1e3, "cam": (time.perf_counter() - forward_done) * 1e3}
+        return scores, cams, ms
+
+    def _activate(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.card.temperature:
+            logits = logits / self.card.temperature
+        if self.card.output_activation == "softmax":
+            return torch.softmax(logits, dim=1)
+        return torch.sigmoid(logits)
+
+    def _cams(self, classifier: nn.Module, maps: torch.Tensor) -> torch.Tensor:
+        if isinstance(classifier, nn.Linear):
+            with torch.inference_mode():
+                return linear_cams(maps, classifier.weight)
+        return gradcam_from_maps(classifier, maps, range(len(self.card.classes)))
+
+    def predict(self, image: XRayImage, with_cams: bool = True) -> Prediction:
+        """Scores, positives and CAMs for one image."""
+        return self.predict_batch([image], with_cams)[0]
+
+    def predict_batch(self, images: Sequence[XRayImage], with_cams: bool = True) -> list[Prediction]:
+        """One forward pass for several images (timings are shared out evenly)."""
+        self.load()
+        start = time.perf_counter()
+        prepared = [preprocess(image, self.card.preprocessing) for image in images]
+        batch = torch.from_numpy(np.stack([tensor for tensor, _ in prepared]))
+        preprocess_ms = (time.perf_counter() - start) * 1e3
+        scores, cams, ms = self._run(batch, with_cams)
+        n = len(images)
+        timings = {"preprocess": preprocess_ms / n, "forward": ms["forward"] / n, "cam": ms["cam"] / n}
+        timings["total"] = sum(timings.values())
+        return [self._prediction(scores[i], None if cams is None else cams[i], prepared[i][1], timings)
+                for i in range(n)]
+
+    def _prediction(self, scores: np.ndarray, cams: np.ndarray | None, geometry: Geometry,
+                    timings: dict[str, float]) -> Prediction:
+        card = self.card
+        by_class = {c: float(s) for c, s in zip(card.classes, scores, strict=True)}
+        return Prediction(
+            model=card.name,
+            version=card.version,
+            classes=list(card.classes),
+            scores=by_class,
+            thresholds=dict(card.thresholds),
+            positive=[c for c in card.classes if by_class[c] >= card.thresholds[c]],
+            top=max(card.classes, key=by_class.__getitem__),
+            cams={} if cams is None else {c: cams[i] for i, c in enumerate(card.classes)},
+            geometry=geometry,
+            device=str(self.device),
+            timings=dict(timings),
+        )
+
+    def predict_many(self, paths: Iterable[str | Path], with_cams: bool = True,
+                     batch_size: int = 1) -> Iterator[FileResult]:
+        """Open and score files, in order; a file that cannot be read or scored yields its error."""
+        pending: list[FileResult] = []
+        for path in paths:
+            path = Path(path)
+            try:
+                pending.append(FileResult(path, None, None, open_image(path)))
+            except ImageError as exc:
+                pending.append(FileResult(path, None, _one_line(exc)))
+            if sum(r.image is not None for r in pending) >= batch_size:
+                yield from self._score(pending, with_cams)
+                pending = []
+        yield from self._score(pending, with_cams)
+
+    def _score(self, pending: list[FileResult], with_cams: bool) -> list[FileResult]:
+        """Fill in the predictions of the readable files in ``pending`` (one batch)."""
+        readable = [r for r in pending if r.image is not None]
+        if not readable:
+            return pending
+        try:
+            predictions = self.predict_batch([r.image for r in readable], with_cams)
+        except (ValueError, RuntimeError) as exc:  # e.g. a picture too odd for the model
+            if len(readable) > 1:  # find the culprit: score one by one
+                return [scored for r in pending for scored in self._score([r], with_cams)]
+            readable[0].error = _one_line(exc)
+            return pending
+        for result, prediction in zip(readable, predictions, strict=True):
+            result.prediction = prediction
+        return pending
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders searched recursively for image files (sorted; hidden files skipped)."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                              and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            out.append(path)
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
