@@ -1,16 +1,145 @@
-"""`xrayviewer train` (being built: see the issue tracker)."""
+"""`xrayviewer train` / `xrayviewer --train`: train a model bundle headless from a TOML config and/or flags.
+
+Ctrl-C once stops at the next batch with a checkpoint saved (continue with ``--resume RUN_DIR``); twice
+aborts at once. Exit status: 0 done, 2 bad input (nothing trained), 130 cancelled.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+
+EXAMPLE = """example (shared Kermany data, from the repository root):
+  xrayviewer train --config configs/kermany-pneumonia.toml --dry-run
+  xrayviewer train --config configs/kermany-pneumonia.toml --epochs 12 --out runs
+  xrayviewer train --data ~/xrays/pneumonia --classes NORMAL,PNEUMONIA --epochs 5 --img-size 224
+  xrayviewer train --resume runs/pneumonia-20260101-120000
+  torchrun --nproc_per_node=2 -m xrayviewer train --config configs/kermany-pneumonia.toml
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Register the training flags (a flag overrides the same setting in --config)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EXAMPLE + "\nFull reference: docs/training.md"
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML training config (see configs/ and docs/training.md)"
+    )
+    parser.add_argument(
+        "--data", metavar="DIR", help="class-folder dataset: DIR/[train|val|test/]CLASS/images"
+    )
+    parser.add_argument(
+        "--csv", metavar="FILE", help="CSV dataset (columns set in the config; defaults file,label)"
+    )
+    parser.add_argument("--task", choices=("binary", "multiclass", "multilabel"), help="default: binary")
+    parser.add_argument(
+        "--classes", metavar="A,B,...", help="class names in order; binary: NEGATIVE,POSITIVE"
+    )
+    parser.add_argument("--epochs", type=int, metavar="N")
+    parser.add_argument("--img-size", type=int, metavar="PX", help="model input side in pixels (default 224)")
+    parser.add_argument("--batch-size", type=int, metavar="N")
+    parser.add_argument("--lr", type=float, metavar="LR", help="learning rate (default 1e-3)")
+    parser.add_argument(
+        "--arch", metavar="ID", help="xrv-densenet121 (default), tv-densenet201, tiny-densenet"
+    )
+    parser.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda, mps")
+    parser.add_argument("--seed", type=int, metavar="N", help="fixes splits, initialisation and augmentation")
+    parser.add_argument("--out", metavar="DIR", help="parent folder for the run directory (default runs/)")
+    parser.add_argument("--name", help="model name (run directory prefix and bundle name)")
+    parser.add_argument(
+        "--init-from", metavar="BUNDLE", help="installed bundle name or folder to fine-tune from"
+    )
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue an interrupted run exactly where it stopped"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="check the data, print the summary, exit")
+    parser.add_argument(
+        "--events",
+        choices=("text", "json"),
+        default="text",
+        help="progress as bars (default) or JSON lines on stdout",
+    )
+
+
+def _config(args: argparse.Namespace):
+    from xrayviewer.engine.train_config import TrainConfig, load_config
+
+    config = load_config(args.config) if args.config else TrainConfig()
+    if args.data:
+        config.data.folders, config.data.csv = args.data, ""
+    if args.csv:
+        config.data.csv, config.data.folders = args.csv, ""
+    if args.classes:
+        config.classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    for flag, target, key in (
+        ("task", config, "task"),
+        ("epochs", config, "epochs"),
+        ("batch_size", config, "batch_size"),
+        ("device", config, "device"),
+        ("seed", config, "seed"),
+        ("out", config, "out"),
+        ("name", config, "name"),
+        ("img_size", config.preprocess, "size"),
+        ("lr", config.optim, "lr"),
+        ("arch", config.model, "arch"),
+        ("init_from", config.model, "init_from"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(target, key, value)
+    config.validate()
+    return config
+
+
+def _install_sigint(cancel: threading.Event) -> None:
+    def handler(signum, frame):
+        if cancel.is_set():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, handler)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Say clearly that the command is not available yet."""
-    print("xrayviewer train: not available in this build yet", file=sys.stderr)
-    return 2
+    """Validate, then dry-run or train; errors in the input print one line and return 2."""
+    from xrayviewer.engine.bundle import BundleError
+    from xrayviewer.engine.datasets import DatasetError
+    from xrayviewer.engine.events import JsonLines, ProgressBars
+    from xrayviewer.engine.train_config import ConfigError
+    from xrayviewer.engine.training import TrainingError, inspect_dataset, train
+
+    try:
+        if args.resume:
+            if args.dry_run:
+                raise ConfigError("--dry-run and --resume do not go together")
+            config = None
+        else:
+            config = _config(args)
+            if args.dry_run:
+                summary = inspect_dataset(config)
+                print(
+                    f"task {config.task}, classes {', '.join(summary.classes)}, {config.preprocess.size} px "
+                    f"{config.preprocess.geometry}, {config.model.arch}/{config.model.head}"
+                )
+                print("\n".join(summary.lines()))
+                return 0
+        callbacks = [JsonLines() if args.events == "json" else ProgressBars()]
+        cancel = threading.Event()
+        _install_sigint(cancel)
+        result = train(config, callbacks, cancel, resume=args.resume)  # type: ignore[arg-type]
+    except (ConfigError, DatasetError, TrainingError, BundleError) as exc:
+        print(f"xrayviewer train: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xrayviewer train: aborted", file=sys.stderr)
+        return 130
+    if result.status == "cancelled":
+        return 130
+    if args.events == "text":
+        print(f"run folder: {result.run_dir}\nmodel bundle: {result.bundle_dir}")
+        print(f"report: {result.run_dir / 'report.html'}")
+    return 0

@@ -60,7 +60,12 @@ class DatasetSummary:
                 + " ".join(f"{row.get(c, 0):>{width}}" for c in self.classes)
             )
         out += [f"dropped: {n} rows ({why})" for why, n in self.dropped.items() if n]
-        out += [f"unreadable (skipped): {p} ({why})" for p, why in self.unreadable]
+        shown = 10
+        out += [f"unreadable (skipped): {p} ({why})" for p, why in self.unreadable[:shown]]
+        if len(self.unreadable) > shown:
+            out.append(
+                f"... and {len(self.unreadable) - shown} more unreadable images (listed in the report)"
+            )
         return out
 
 

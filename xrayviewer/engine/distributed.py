@@ -56,6 +56,15 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
+def any_rank(flag: bool, ctx: DistContext) -> bool:
+    """True on every rank when it is True on any (a Ctrl-C seen by one rank stops all at the same step)."""
+    if not ctx.enabled:
+        return flag
+    value = torch.tensor([int(flag)])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def broadcast(value: Any, ctx: DistContext) -> Any:
     """Rank 0's value on every rank (so all ranks take the same decisions)."""
     if not ctx.enabled:

@@ -1,7 +1,8 @@
-"""Run report: matplotlib (Agg) PNG plots ``report.md`` / ``report.html`` showing them with the numbers."""
+"""Run report: matplotlib (Agg) PNG plots, predictions.csv, and report.md / report.html with the numbers."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,19 @@ def plot_cam_grid(bundle: Bundle, paths: list[Path], truth: list[str], path: Pat
     plt.close(fig)
 
 
+def write_predictions(
+    path: Path, data: PreparedData, scores: dict[str, np.ndarray], names: list[str]
+) -> None:
+    """``predictions.csv``: split, image path, true labels and the calibrated score of each class."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["split", "path", "labels", *names])
+        for split, values in scores.items():
+            rows = values.reshape(len(values), -1)
+            for sample, row in zip(data.splits[split].samples, rows, strict=True):
+                writer.writerow([split, sample.path, "|".join(sample.labels), *(f"{v:.6f}" for v in row)])
+
+
 def _fmt(value: Any) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -176,7 +190,7 @@ def write_report(
     emit: Callback,
     cam_images: int = 8,
 ) -> Path:
-    """Write plots/ and report.md + report.html into ``run_dir``; returns the markdown path."""
+    """Write plots/, predictions.csv, report.md and report.html into ``run_dir``; returns report.md."""
     folder = run_dir / PLOTS
     folder.mkdir(exist_ok=True)
     task, classes = bundle.card.task, data.classes
@@ -205,6 +219,7 @@ def write_report(
             plots.append(grid)
         except (RuntimeError, ValueError, OSError) as exc:
             emit(Message("warning", f"CAM grid not drawn: {exc}"))
+    write_predictions(run_dir / "predictions.csv", data, scores, list(bundle.card.classes))
     markdown = _markdown(summary, data, plots, bundle)
     (run_dir / "report.md").write_text(markdown, encoding="utf-8")
     (run_dir / "report.html").write_text(_html(markdown), encoding="utf-8")

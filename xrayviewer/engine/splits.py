@@ -29,6 +29,9 @@ def check_no_leakage(samples: list[Sample]) -> None:
         )
 
 
+KEEP = ""  # carve(): the patients that stay in their split
+
+
 def carve(pool: list[Sample], fractions: dict[str, float], seed: int) -> list[Sample]:
     """Move whole patients from ``pool`` into the named splits, about ``fraction`` of the images each,
     stratified by each patient's rarest label; the rest keep their split. Deterministic for a seed."""
@@ -45,17 +48,13 @@ def carve(pool: list[Sample], fractions: dict[str, float], seed: int) -> list[Sa
     for _, patients in sorted(strata.items()):
         rng.shuffle(patients)
         total = sum(len(by_patient[p]) for p in patients)
-        taken = 0
-        bounds, edge = [], 0.0
-        for split, fraction in fractions.items():
-            edge += fraction * total
-            bounds.append((split, edge))
-        for patient in patients:
-            for split, edge in bounds:
-                if taken < round(edge):
-                    target_of[patient] = split
-                    break
-            taken += len(by_patient[patient])
+        deficit = {split: fraction * total for split, fraction in fractions.items()}
+        deficit[KEEP] = total - sum(deficit.values())
+        for patient in patients:  # each patient goes where the most images are still missing
+            split = max(deficit, key=deficit.__getitem__)
+            deficit[split] -= len(by_patient[patient])
+            if split != KEEP:
+                target_of[patient] = split
     return [replace(s, split=target_of.get(s.patient, s.split)) for s in pool]
 
 

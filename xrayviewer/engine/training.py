@@ -115,7 +115,17 @@ def inspect_dataset(config: TrainConfig) -> DatasetSummary:
     config.validate()
     samples, classes, dropped = _load_samples(config)
     missing = [(str(s.path), "file not found") for s in samples if not s.path.is_file()]
+    _check_mostly_present(len(missing), len(samples), missing[:1])
     return summarize(samples, classes, dropped, missing)
+
+
+def _check_mostly_present(missing: int, total: int, example: list[tuple[str, str]]) -> None:
+    """More than half the images missing or unreadable is a wrong path, not bad files: stop early."""
+    if missing * 2 > total:
+        raise DatasetError(
+            f"{missing} of {total} images are missing or unreadable (e.g. {example[0][0]}: "
+            f"{example[0][1]}); check data.image_dir / the path column"
+        )
 
 
 def targets_for(task: str, classes: list[str], samples: list[Sample]) -> torch.Tensor:
@@ -138,6 +148,7 @@ def prepare_data(config: TrainConfig, emit: Callback) -> PreparedData:
         progress=lambda done, total: emit(CacheProgress(done, total)),
     )
     kept = [samples[i] for i in loaded.kept]
+    _check_mostly_present(len(loaded.unreadable), len(samples), loaded.unreadable[:1])
     for path, reason in loaded.unreadable:
         emit(Message("warning", f"skipped unreadable image {path}: {reason}"))
     summary = summarize(kept, classes, dropped, loaded.unreadable)
@@ -367,9 +378,10 @@ class Trainer:
         run_dir: Path,
         resume: bool,
     ) -> None:
-        self.config, self.cancel, self.run_dir, self.resume = config, cancel, run_dir, resume
+        self.config, self.cancel, self.resume = config, cancel, resume
         self.device = resolve_device(config.device)
         self.ctx = dist_utils.init_distributed(self.device)
+        self.run_dir = Path(dist_utils.broadcast(str(run_dir), self.ctx))  # rank 0 names the run
         if self.ctx.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.ctx.local_rank)
             torch.cuda.set_device(self.device)
@@ -514,7 +526,7 @@ class Trainer:
             if start_step == 0:
                 running, seen = 0.0, 0
             for step in range(start_step, steps):
-                if self.cancel.is_set():
+                if dist_utils.any_rank(self.cancel.is_set(), self.ctx):
                     self._save(LAST, self._checkpoint_state(epoch, step, running, seen))
                     self.emit(
                         Message("info", f"cancelled: checkpoint saved; continue with --resume {self.run_dir}")
@@ -718,7 +730,7 @@ def _scores(task: str, logits: np.ndarray, temperature: float = 1.0) -> np.ndarr
 
 
 def train(
-    config: TrainConfig,
+    config: TrainConfig | None,
     callbacks: list[Callback] | None = None,
     cancel: threading.Event | None = None,
     resume: str | Path | None = None,
@@ -734,6 +746,8 @@ def train(
         config = load_run_config(run_dir)
         if not (run_dir / CHECKPOINT_DIR / LAST).is_file():
             raise TrainingError(f"{run_dir} has no checkpoint to resume from")
+    elif config is None:
+        raise TrainingError("give a configuration or a run folder to resume")
     else:
         config.validate()
         config = copy.deepcopy(config)

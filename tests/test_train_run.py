@@ -1,0 +1,169 @@
+"""Small real-image training runs (tiny DenseNet, 64 px, 42 Kermany films): outputs, Predictor, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import confusion_matrix, roc_auc_score
+
+from xrayviewer.cli.main import main
+from xrayviewer.engine.bundle import load_bundle
+from xrayviewer.engine.checkpoints import load_checkpoint
+from xrayviewer.engine.events import BatchEnded, EpochEnded, Event
+from xrayviewer.engine.predictor import Predictor
+from xrayviewer.engine.train_config import TrainConfig, config_from_dict
+from xrayviewer.engine.training import train
+from xrayviewer.imaging import open_image
+
+
+def tiny_config(shared_data: Path, tmp_path: Path, **top) -> TrainConfig:
+    """Kermany pneumonia, 7 images per split and class (42), tiny-densenet at 64 px, batch 4."""
+    kermany = shared_data / "kermany"
+    values = {
+        "name": "tiny",
+        "task": "binary",
+        "classes": ["normal", "pneumonia"],
+        "epochs": 2,
+        "batch_size": 4,
+        "seed": 3,
+        "out": str(tmp_path / "runs"),
+        "data": {
+            "csv": str(kermany / "labels.csv"),
+            "image_dir": str(kermany / "images"),
+            "patient_column": "patient",
+            "split_column": "split",
+            "patient_scope": "split",
+            "limit_per_class": 7,
+            "cache_dir": str(tmp_path / "cache"),
+            "workers": 0,
+        },
+        "split": {"min_given_val": 0, "val_fraction": 0.0},
+        "preprocess": {"size": 64},
+        "model": {"arch": "tiny-densenet"},
+        "eval": {"bootstrap": 50, "cam_grid": 2},
+    }
+    values.update(top)
+    return config_from_dict(values)
+
+
+@pytest.fixture(scope="module")
+def finished_run(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    events: list[Event] = []
+    result = train(tiny_config(shared_data, tmp), [events.append])
+    return result, events
+
+
+def test_run_writes_everything_and_the_bundle_loads_in_the_predictor(finished_run):
+    result, events = finished_run
+    run = result.run_dir
+    assert result.status == "completed"
+    for name in (
+        "config.json",
+        "train.log",
+        "metrics.json",
+        "report.md",
+        "report.html",
+        "predictions.csv",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+        "plots/curves.png",
+        "plots/roc_test.png",
+        "plots/confusion_test.png",
+        "plots/cam_grid.png",
+    ):
+        assert (run / name).is_file(), name
+    assert [e.epoch for e in events if isinstance(e, EpochEnded)] == [1, 2]
+    bundle = load_bundle(result.bundle_dir)
+    assert bundle.card.classes == ["pneumonia"] and bundle.card.preprocessing.size == 64
+    assert bundle.card.temperature and bundle.card.training_data["counts"]["test"] == {
+        "normal": 7,
+        "pneumonia": 7,
+    }
+    with open(run / "predictions.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == "test"]
+    predictor = Predictor(bundle, device="cpu")
+    for row in rows[:3]:
+        prediction = predictor.predict(open_image(row["path"]))
+        # training scored float16-cached tensors, the Predictor float32 ones: same model, same recipe
+        assert prediction.scores["pneumonia"] == pytest.approx(float(row["pneumonia"]), abs=2e-3)
+
+
+def test_reported_metrics_equal_sklearn_on_the_saved_predictions(finished_run):
+    result, _ = finished_run
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    with open(result.run_dir / "predictions.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == "test"]
+    y = np.array([r["labels"] == "pneumonia" for r in rows], int)
+    p = np.array([float(r["pneumonia"]) for r in rows])
+    assert metrics["test"]["per_class"]["pneumonia"]["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-5)
+    threshold = metrics["thresholds"]["pneumonia"]
+    expected = confusion_matrix(y, (p >= threshold - 1e-6).astype(int), labels=[0, 1])
+    assert metrics["test"]["confusion_matrix"] == expected.tolist()
+
+
+def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(shared_data, tmp_path, finished_run):
+    cancel = threading.Event()
+
+    def stop_in_epoch_two(event: Event) -> None:
+        if isinstance(event, BatchEnded) and event.epoch == 2 and event.step == 2:
+            cancel.set()
+
+    cancelled = train(tiny_config(shared_data, tmp_path), [stop_in_epoch_two], cancel)
+    assert cancelled.status == "cancelled"
+    state = load_checkpoint(cancelled.run_dir / "checkpoints" / "last.pt")
+    assert (state["epoch"], state["step"]) == (1, 2)  # a loadable checkpoint, mid-epoch
+    resumed = train(None, resume=cancelled.run_dir)
+    assert resumed.status == "completed"
+    straight = load_checkpoint(finished_run[0].run_dir / "checkpoints" / "last.pt")["model"]
+    again = load_checkpoint(resumed.run_dir / "checkpoints" / "last.pt")["model"]
+    assert straight.keys() == again.keys()
+    for key in straight:
+        assert torch.equal(straight[key], again[key]), key
+
+
+def test_cli_errors_before_training_and_dry_run(shared_data, tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "missing"), "--epochs", "1"]) == 2
+    assert "data folder not found" in capsys.readouterr().err
+    one_class = tmp_path / "one" / "NORMAL"
+    one_class.mkdir(parents=True)
+    for path in sorted((shared_data / "kermany" / "images").glob("IM-00*"))[:3]:
+        (one_class / path.name).symlink_to(path)
+    assert main(["--train", "--data", str(tmp_path / "one"), "--dry-run"]) == 2
+    assert "only one class" in capsys.readouterr().err
+    assert main(["train", "--config", "configs/kermany-type.toml", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "bacterial" in out and "test" in out and "313" in out
+
+
+def test_cli_json_events_and_resume_of_a_finished_run(shared_data, tmp_path, capsys, finished_run):
+    config = tiny_config(shared_data, tmp_path, epochs=1)
+    toml = tmp_path / "tiny.toml"
+    toml.write_text("\n".join(_toml_lines(config.resolved())))
+    assert main(["train", "--config", str(toml), "--events", "json", "--out", str(tmp_path / "cli")]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = {line["event"] for line in lines}
+    assert {"run_start", "batch", "epoch", "run_end"} <= kinds
+    assert lines[-1]["status"] == "completed" and Path(lines[-1]["bundle"]).is_dir()
+
+
+def _toml_lines(values: dict, prefix: str = "") -> list[str]:
+    """Minimal TOML writer for the test's config (strings, numbers, lists, one level of tables)."""
+    scalars = [f"{k} = {json.dumps(v)}" for k, v in values.items() if not isinstance(v, dict)]
+    tables = [k for k, v in values.items() if isinstance(v, dict) and not prefix]
+    out = scalars
+    for key in tables:
+        inner = {k: v for k, v in values[key].items() if not isinstance(v, dict)}
+        maps = {k: v for k, v in values[key].items() if isinstance(v, dict)}
+        out += [f"[{key}]", *_toml_lines(inner, key)]
+        out += [
+            f"{k} = {{ {', '.join(f'{json.dumps(a)} = {json.dumps(b)}' for a, b in v.items())} }}"
+            for k, v in maps.items()
+        ]
+    return out
