@@ -144,26 +144,10 @@ def test_cli_errors_before_training_and_dry_run(shared_data, tmp_path, capsys):
 
 def test_cli_json_events_and_resume_of_a_finished_run(shared_data, tmp_path, capsys, finished_run):
     config = tiny_config(shared_data, tmp_path, epochs=1)
-    toml = tmp_path / "tiny.toml"
-    toml.write_text("\n".join(_toml_lines(config.resolved())))
-    assert main(["train", "--config", str(toml), "--events", "json", "--out", str(tmp_path / "cli")]) == 0
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(config.resolved()))
+    assert main(["train", "--config", str(path), "--events", "json", "--out", str(tmp_path / "cli")]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     kinds = {line["event"] for line in lines}
     assert {"run_start", "batch", "epoch", "run_end"} <= kinds
     assert lines[-1]["status"] == "completed" and Path(lines[-1]["bundle"]).is_dir()
-
-
-def _toml_lines(values: dict, prefix: str = "") -> list[str]:
-    """Minimal TOML writer for the test's config (strings, numbers, lists, one level of tables)."""
-    scalars = [f"{k} = {json.dumps(v)}" for k, v in values.items() if not isinstance(v, dict)]
-    tables = [k for k, v in values.items() if isinstance(v, dict) and not prefix]
-    out = scalars
-    for key in tables:
-        inner = {k: v for k, v in values[key].items() if not isinstance(v, dict)}
-        maps = {k: v for k, v in values[key].items() if isinstance(v, dict)}
-        out += [f"[{key}]", *_toml_lines(inner, key)]
-        out += [
-            f"{k} = {{ {', '.join(f'{json.dumps(a)} = {json.dumps(b)}' for a, b in v.items())} }}"
-            for k, v in maps.items()
-        ]
-    return out

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EXAMPLE + "\nFull reference: docs/training.md"
     parser.add_argument(
-        "--config", metavar="FILE", help="TOML training config (see configs/ and docs/training.md)"
+        "--config", metavar="FILE", help="TOML config (configs/, docs/training.md) or a run's config.json"
     )
     parser.add_argument(
         "--data", metavar="DIR", help="class-folder dataset: DIR/[train|val|test/]CLASS/images"

@@ -56,6 +56,14 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
+def sync_buffers(model: torch.nn.Module, ctx: DistContext) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank; DDP only syncs them before
+    a forward pass, so after the last step of an epoch each rank still holds its own."""
+    if ctx.enabled:
+        for buffer in model.buffers():
+            dist.broadcast(buffer.data, src=0)
+
+
 def any_rank(flag: bool, ctx: DistContext) -> bool:
     """True on every rank when it is True on any (a Ctrl-C seen by one rank stops all at the same step)."""
     if not ctx.enabled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -244,13 +245,16 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    """Read a TOML config; relative paths in it are relative to the file's folder."""
+    """Read a TOML config (or a run's resolved ``config.json``); relative paths are relative to the file."""
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            values = tomllib.load(fh)
+        if path.suffix.lower() == ".json":
+            values = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            with open(path, "rb") as fh:
+                values = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a valid config file ({exc})") from None
     return config_from_dict(values, base_dir=path.resolve().parent)

@@ -560,6 +560,7 @@ class Trainer:
                 )
             start_step = 0
             seconds = time.perf_counter() - began
+            dist_utils.sync_buffers(self.model, self.ctx)
             val_loss, val_auc = self._validate(data, loss_fn)
             val_loss, val_auc = dist_utils.broadcast((val_loss, val_auc), self.ctx)
             metric = val_loss if config.optim.early_stop_metric == "loss" or val_auc is None else val_auc
