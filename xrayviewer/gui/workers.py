@@ -64,7 +64,7 @@ def load_predictor(model: str | None = None, device: str = "auto") -> Any:
     try:
         predictor = Predictor(chosen, device=device)
         predictor.load()
-    except BundleError as exc:
+    except (BundleError, ValueError) as exc:  # ValueError: the chosen device is not available
         raise ModelUnavailableError(f"The model {chosen.name!r} could not be loaded: {exc}") from exc
     return predictor
 
@@ -110,6 +110,7 @@ class ViewerWorker(QObject):
     predictionFailed = Signal(int, str)  # request id, message (also: no model installed)
     overlayReady = Signal(int, str, object)  # request id, finding, RGBA uint8 on the source grid
     legendReady = Signal(object)  # RGBA uint8 (1, 256, 4): the overlay colormap, low to high
+    engineReady = Signal()  # torch and the engine are imported (the model itself loads on first use)
 
     def __init__(self, predictor_factory: PredictorFactory = load_predictor) -> None:
         super().__init__()
@@ -122,6 +123,19 @@ class ViewerWorker(QObject):
 
     def _stale(self, request_id: int) -> bool:
         return request_id != self.latest
+
+    @Slot()
+    def warm_up(self) -> None:
+        """Import torch, torchxrayvision and the engine now, on this thread, before any image is open.
+
+        These imports hold the GIL for up to ~0.3 s at a time (native library initialisation), which
+        would freeze the UI thread too; done at start-up, that hiccup never hits a reading session."""
+        import torchxrayvision  # noqa: F401  (imported lazily by the model registry)
+
+        import xrayviewer.engine.cam
+        import xrayviewer.engine.predictor  # noqa: F401
+
+        self.engineReady.emit()
 
     @Slot(str, str)
     def configure(self, model: str, device: str) -> None:
@@ -207,6 +221,7 @@ class WorkerThread(QObject):
     _predict = Signal(int, object)
     _explain = Signal(int, str)
     _configure = Signal(str, str)
+    _warm_up = Signal()
 
     def __init__(self, predictor_factory: PredictorFactory = load_predictor, parent=None) -> None:
         super().__init__(parent)
@@ -218,9 +233,11 @@ class WorkerThread(QObject):
         self._predict.connect(self.worker.predict)
         self._explain.connect(self.worker.explain)
         self._configure.connect(self.worker.configure)
+        self._warm_up.connect(self.worker.warm_up)
         self._next_id = 0
         warm_up_decoder()
         self.thread.start()
+        self._warm_up.emit()
 
     def _new_id(self) -> int:
         self._next_id += 1
