@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     from xrayviewer.engine.datasets import DatasetError
     from xrayviewer.engine.events import JsonLines, ProgressBars
     from xrayviewer.engine.train_config import ConfigError
-    from xrayviewer.engine.training import TrainingError, inspect_dataset, train
+    from xrayviewer.engine.training import TrainingError, train
+    from xrayviewer.engine.training_data import inspect_dataset
 
     try:
         if args.resume:

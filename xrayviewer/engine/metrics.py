@@ -81,6 +81,13 @@ def predicted_labels(task: str, p: np.ndarray, thresholds: list[float]) -> np.nd
     return (p >= np.asarray(thresholds, dtype=p.dtype)).astype(int)
 
 
+def macro_auc(task: str, classes: list[str], y: np.ndarray, p: np.ndarray) -> float | None:
+    """Mean one-vs-rest ROC-AUC over the scored classes that have both labels (None if none has)."""
+    aucs = [_auc(*one_vs_rest(task, y, p, k)) for k in range(len(scored_classes(task, classes)))]
+    known = [a for a in aucs if a is not None]
+    return float(np.mean(known)) if known else None
+
+
 def evaluate(
     task: str,
     classes: list[str],

@@ -19,7 +19,7 @@ from xrayviewer.engine.events import Callback, Message
 from xrayviewer.engine.metrics import one_vs_rest, predicted_labels, scored_classes
 
 if TYPE_CHECKING:
-    from xrayviewer.engine.training import PreparedData
+    from xrayviewer.engine.training_data import PreparedData
 
 PLOTS = "plots"
 

@@ -1,9 +1,8 @@
 """The training loop shared by ``xrayviewer train`` and the in-app wizard.
 
-``train(config, callbacks, cancel, resume)`` prepares the data (sources → patient-level splits → cached,
-preprocessed tensors), trains with the configured recipe, checkpoints every epoch atomically, then
+``train(config, callbacks, cancel, resume)`` prepares the data (``training_data``), trains with the
+configured recipe (``optimization``, ``augment``), checkpoints atomically every epoch and on cancel, then
 calibrates on validation, evaluates on val and test, writes the report and the model bundle.
-``inspect_dataset(config)`` is the ``--dry-run``: the dataset summary without decoding any image.
 """
 
 from __future__ import annotations
@@ -28,11 +27,9 @@ from xrayviewer.engine.augment import augment_batch
 from xrayviewer.engine.bundle import BundleError, ModelCard, load_bundle, load_model, save_bundle
 from xrayviewer.engine.calibration import fit_temperature, probabilities
 from xrayviewer.engine.checkpoints import BEST, LAST, load_checkpoint, save_checkpoint
-from xrayviewer.engine.datasets import DatasetError, DatasetSummary, Sample, read_samples, summarize
 from xrayviewer.engine.devices import pick_device
 from xrayviewer.engine.events import (
     BatchEnded,
-    CacheProgress,
     Callback,
     EpochEnded,
     Event,
@@ -41,11 +38,18 @@ from xrayviewer.engine.events import (
     RunFinished,
     RunStarted,
 )
-from xrayviewer.engine.image_cache import preload
 from xrayviewer.engine.metrics import choose_threshold, evaluate, macro_auc, one_vs_rest, scored_classes
 from xrayviewer.engine.models import ChestNet, build_model
-from xrayviewer.engine.splits import assign_splits
+from xrayviewer.engine.optimization import (
+    freeze_frozen_batchnorm,
+    loss_value,
+    make_loss,
+    make_optimizer,
+    make_scheduler,
+    set_phase,
+)
 from xrayviewer.engine.train_config import TrainConfig, config_from_dict
+from xrayviewer.engine.training_data import PreparedData, prepare_data
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -67,130 +71,7 @@ class RunResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class SplitData:
-    """One split's preprocessed images (float16, CPU) and targets."""
-
-    samples: list[Sample]
-    images: torch.Tensor
-    targets: torch.Tensor
-
-
-@dataclass
-class PreparedData:
-    """Everything the loop needs from the dataset."""
-
-    classes: list[str]
-    splits: dict[str, SplitData]
-    summary: DatasetSummary
-
-
-# ---------------------------------------------------------------- data
-
-
-def _load_samples(config: TrainConfig) -> tuple[list[Sample], list[str], dict[str, int]]:
-    samples, classes, dropped = read_samples(config.data, config.classes, config.task)
-    samples = assign_splits(samples, config.split, config.seed)
-    if config.data.limit_per_class:
-        samples = _limit_per_class(samples, config.data.limit_per_class)
-    return samples, classes, dropped
-
-
-def _limit_per_class(samples: list[Sample], limit: int) -> list[Sample]:
-    taken: dict[tuple[str, tuple[str, ...]], int] = {}
-    kept = []
-    for s in samples:
-        key = (s.split, s.labels)
-        if taken.get(key, 0) < limit:
-            taken[key] = taken.get(key, 0) + 1
-            kept.append(s)
-    return kept
-
-
-def inspect_dataset(config: TrainConfig) -> DatasetSummary:
-    """The dataset summary (counts per split and class, patients, dropped rows) without decoding images.
-
-    Raises DatasetError for a missing source, empty or single class, empty split or patient leakage.
-    """
-    config.validate()
-    samples, classes, dropped = _load_samples(config)
-    missing = [(str(s.path), "file not found") for s in samples if not s.path.is_file()]
-    _check_mostly_present(len(missing), len(samples), missing[:1])
-    return summarize(samples, classes, dropped, missing)
-
-
-def _check_mostly_present(missing: int, total: int, example: list[tuple[str, str]]) -> None:
-    """More than half the images missing or unreadable is a wrong path, not bad files: stop early."""
-    if missing * 2 > total:
-        raise DatasetError(
-            f"{missing} of {total} images are missing or unreadable (e.g. {example[0][0]}: "
-            f"{example[0][1]}); check data.image_dir / the path column"
-        )
-
-
-def targets_for(task: str, classes: list[str], samples: list[Sample]) -> torch.Tensor:
-    """Binary: float 0/1 for classes[1]; multiclass: class index; multilabel: float multi-hot (N, K)."""
-    if task == "binary":
-        return torch.tensor([float(classes[1] in s.labels) for s in samples])
-    if task == "multiclass":
-        return torch.tensor([classes.index(s.labels[0]) for s in samples], dtype=torch.long)
-    return torch.tensor([[float(c in s.labels) for c in classes] for s in samples]).reshape(-1, len(classes))
-
-
-def prepare_data(config: TrainConfig, emit: Callback) -> PreparedData:
-    """Read, split, decode (through the cache) and check the dataset; raises DatasetError before training."""
-    samples, classes, dropped = _load_samples(config)
-    loaded = preload(
-        [s.path for s in samples],
-        config.preprocess.recipe(),
-        config.data.cache_dir or None,
-        config.data.workers,
-        progress=lambda done, total: emit(CacheProgress(done, total)),
-    )
-    kept = [samples[i] for i in loaded.kept]
-    _check_mostly_present(len(loaded.unreadable), len(samples), loaded.unreadable[:1])
-    for path, reason in loaded.unreadable:
-        emit(Message("warning", f"skipped unreadable image {path}: {reason}"))
-    summary = summarize(kept, classes, dropped, loaded.unreadable)
-    splits: dict[str, SplitData] = {}
-    for name in ("train", "val", "test"):
-        rows = [i for i, s in enumerate(kept) if s.split == name]
-        if not rows:
-            raise DatasetError(f"the {name} split has no readable images")
-        part = [kept[i] for i in rows]
-        splits[name] = SplitData(part, loaded.images[rows], targets_for(config.task, classes, part))
-    train_counts = summary.counts["train"]
-    if config.task != "multilabel":
-        empty = [c for c in classes if not train_counts.get(c)]
-        if empty:
-            raise DatasetError(f"class {empty[0]!r} has no readable training images")
-    return PreparedData(classes, splits, summary)
-
-
-# ---------------------------------------------------------------- model, loss, optimiser
-
-
-def class_weights(task: str, classes: list[str], targets: torch.Tensor) -> torch.Tensor:
-    """Binary/multilabel: pos_weight = negatives / positives per output; multiclass: N / (K · count)."""
-    if task == "multiclass":
-        counts = torch.bincount(targets, minlength=len(classes)).float().clamp(min=1)
-        return len(targets) / (len(classes) * counts)
-    positives = targets.reshape(len(targets), -1).sum(0).clamp(min=1)
-    return (len(targets) - positives) / positives
-
-
-def make_loss(config: TrainConfig, classes: list[str], targets: torch.Tensor) -> nn.Module:
-    """BCE with pos_weight (binary, multilabel) or class-weighted cross-entropy (multiclass)."""
-    weight = class_weights(config.task, classes, targets) if config.optim.class_weights else None
-    if config.task == "multiclass":
-        return nn.CrossEntropyLoss(weight=weight)
-    return nn.BCEWithLogitsLoss(pos_weight=weight)
-
-
-def _loss_value(loss_fn: nn.Module, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if task == "binary":
-        return loss_fn(logits[:, 0], y)
-    return loss_fn(logits, y)
+# ---------------------------------------------------------------- model
 
 
 def build_network(config: TrainConfig, classes: list[str], emit: Callback) -> ChestNet:
@@ -236,74 +117,6 @@ def _adopt_init_bundle(config: TrainConfig, emit: Callback) -> None:
                 "fine-tuning usually keeps the original recipe",
             )
         )
-
-
-def _backbone_blocks(model: ChestNet) -> list[nn.Module]:
-    return [m for m in model.features.children() if any(True for _ in m.parameters())]
-
-
-def set_phase(model: ChestNet, config: TrainConfig, epoch: int) -> bool:
-    """Freeze the backbone during the first ``freeze_epochs`` epochs, then unfreeze all or the last N
-    blocks; returns True while frozen."""
-    frozen = epoch < config.optim.freeze_epochs
-    blocks = _backbone_blocks(model)
-    if frozen:
-        trainable: list[nn.Module] = []
-    elif config.optim.unfreeze == "all" or config.optim.freeze_epochs == 0:
-        trainable = blocks
-    else:
-        trainable = blocks[-int(config.optim.unfreeze.split(":")[1]) :]
-    for block in blocks:
-        block.requires_grad_(any(block is t for t in trainable))
-    return frozen
-
-
-def _freeze_frozen_batchnorm(model: nn.Module) -> None:
-    """BatchNorm layers with frozen weights keep their running statistics (eval mode)."""
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
-            p.requires_grad for p in module.parameters()
-        ):
-            module.eval()
-
-
-def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """AdamW, Adam or SGD (momentum, nesterov) over all parameters with weight decay."""
-    params, o = list(model.parameters()), config.optim
-    if o.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True
-        )
-    if o.optimizer == "adam":
-        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
-    return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
-
-
-def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Cosine schedule with linear warm-up, times ``unfreeze_lr_factor`` once the backbone is unfrozen."""
-    o = config.optim
-    total = config.epochs * steps_per_epoch
-    warmup = max(1, round(o.warmup_epochs * steps_per_epoch)) if o.warmup_epochs > 0 else 0
-    if step < warmup:
-        factor = (step + 1) / warmup
-    else:
-        factor = 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-    phase2 = o.freeze_epochs > 0 and step >= o.freeze_epochs * steps_per_epoch
-    return factor * (o.unfreeze_lr_factor if phase2 else 1.0)
-
-
-def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
-    """LambdaLR stepped per batch (cosine), ReduceLROnPlateau stepped per epoch (plateau), or None."""
-    if config.optim.schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(config, step, steps_per_epoch)
-        )
-    if config.optim.schedule == "plateau":
-        mode = "max" if config.optim.early_stop_metric == "auc" else "min"
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=mode, patience=config.optim.plateau_patience, factor=config.optim.plateau_factor
-        )
-    return None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -473,7 +286,7 @@ class Trainer:
         val = data.splits["val"]
         logits = predict_logits(self.model, val.images, self.device, 2 * self.config.batch_size, self.amp)
         z = torch.as_tensor(logits, device=self.device)
-        loss = float(_loss_value(loss_fn, self.config.task, z, val.targets.to(self.device)))
+        loss = float(loss_value(loss_fn, self.config.task, z, val.targets.to(self.device)))
         auc = macro_auc(
             self.config.task, data.classes, val.targets.numpy().astype(int), _scores(self.config.task, logits)
         )
@@ -520,7 +333,7 @@ class Trainer:
             net = self._wrapped()
             net.train()
             if frozen:
-                _freeze_frozen_batchnorm(self.model)
+                freeze_frozen_batchnorm(self.model)
             order = torch.tensor(dist_utils.epoch_order(len(train.samples), epoch, config.seed, self.ctx))
             began = time.perf_counter()
             if start_step == 0:
@@ -541,7 +354,7 @@ class Trainer:
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = train.targets[index].to(self.device)
                 with torch.autocast(self.device.type, enabled=self.amp):
-                    loss = _loss_value(loss_fn, config.task, net(x).float(), y)
+                    loss = loss_value(loss_fn, config.task, net(x).float(), y)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 if config.optim.grad_clip > 0:
@@ -670,7 +483,7 @@ class Trainer:
         (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
         from xrayviewer.engine.reports import write_report
 
-        write_report(self.run_dir, bundle, data, summary, scores, labels, self.emit)
+        write_report(self.run_dir, bundle, data, summary, scores, labels, self.emit, config.eval.cam_grid)
         test_auc = metrics["test"]["auc_macro"]
         self.emit(RunFinished(status, str(self.run_dir), str(bundle.path), self.best_epoch, test_auc))
         dist_utils.finish(self.ctx)

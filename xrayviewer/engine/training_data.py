@@ -1,0 +1,110 @@
+"""The dataset as training needs it: sources → patient-level splits → cached tensors and targets per split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from xrayviewer.engine.datasets import DatasetError, DatasetSummary, Sample, read_samples, summarize
+from xrayviewer.engine.events import CacheProgress, Callback, Message
+from xrayviewer.engine.image_cache import preload
+from xrayviewer.engine.splits import assign_splits
+from xrayviewer.engine.train_config import TrainConfig
+
+
+@dataclass
+class SplitData:
+    """One split's preprocessed images (float16, CPU) and targets."""
+
+    samples: list[Sample]
+    images: torch.Tensor
+    targets: torch.Tensor
+
+
+@dataclass
+class PreparedData:
+    """Everything the loop needs from the dataset."""
+
+    classes: list[str]
+    splits: dict[str, SplitData]
+    summary: DatasetSummary
+
+
+def _load_samples(config: TrainConfig) -> tuple[list[Sample], list[str], dict[str, int]]:
+    samples, classes, dropped = read_samples(config.data, config.classes, config.task)
+    samples = assign_splits(samples, config.split, config.seed)
+    if config.data.limit_per_class:
+        samples = _limit_per_class(samples, config.data.limit_per_class)
+    return samples, classes, dropped
+
+
+def _limit_per_class(samples: list[Sample], limit: int) -> list[Sample]:
+    taken: dict[tuple[str, tuple[str, ...]], int] = {}
+    kept = []
+    for s in samples:
+        key = (s.split, s.labels)
+        if taken.get(key, 0) < limit:
+            taken[key] = taken.get(key, 0) + 1
+            kept.append(s)
+    return kept
+
+
+def inspect_dataset(config: TrainConfig) -> DatasetSummary:
+    """The dataset summary (counts per split and class, patients, dropped rows) without decoding images.
+
+    Raises DatasetError for a missing source, empty or single class, empty split or patient leakage.
+    """
+    config.validate()
+    samples, classes, dropped = _load_samples(config)
+    missing = [(str(s.path), "file not found") for s in samples if not s.path.is_file()]
+    _check_mostly_present(len(missing), len(samples), missing[:1])
+    return summarize(samples, classes, dropped, missing)
+
+
+def _check_mostly_present(missing: int, total: int, example: list[tuple[str, str]]) -> None:
+    """More than half the images missing or unreadable is a wrong path, not bad files: stop early."""
+    if missing * 2 > total:
+        raise DatasetError(
+            f"{missing} of {total} images are missing or unreadable (e.g. {example[0][0]}: "
+            f"{example[0][1]}); check data.image_dir / the path column"
+        )
+
+
+def targets_for(task: str, classes: list[str], samples: list[Sample]) -> torch.Tensor:
+    """Binary: float 0/1 for classes[1]; multiclass: class index; multilabel: float multi-hot (N, K)."""
+    if task == "binary":
+        return torch.tensor([float(classes[1] in s.labels) for s in samples])
+    if task == "multiclass":
+        return torch.tensor([classes.index(s.labels[0]) for s in samples], dtype=torch.long)
+    return torch.tensor([[float(c in s.labels) for c in classes] for s in samples]).reshape(-1, len(classes))
+
+
+def prepare_data(config: TrainConfig, emit: Callback) -> PreparedData:
+    """Read, split, decode (through the cache) and check the dataset; raises DatasetError before training."""
+    samples, classes, dropped = _load_samples(config)
+    loaded = preload(
+        [s.path for s in samples],
+        config.preprocess.recipe(),
+        config.data.cache_dir or None,
+        config.data.workers,
+        progress=lambda done, total: emit(CacheProgress(done, total)),
+    )
+    kept = [samples[i] for i in loaded.kept]
+    _check_mostly_present(len(loaded.unreadable), len(samples), loaded.unreadable[:1])
+    for path, reason in loaded.unreadable:
+        emit(Message("warning", f"skipped unreadable image {path}: {reason}"))
+    summary = summarize(kept, classes, dropped, loaded.unreadable)
+    splits: dict[str, SplitData] = {}
+    for name in ("train", "val", "test"):
+        rows = [i for i, s in enumerate(kept) if s.split == name]
+        if not rows:
+            raise DatasetError(f"the {name} split has no readable images")
+        part = [kept[i] for i in rows]
+        splits[name] = SplitData(part, loaded.images[rows], targets_for(config.task, classes, part))
+    train_counts = summary.counts["train"]
+    if config.task != "multilabel":
+        empty = [c for c in classes if not train_counts.get(c)]
+        if empty:
+            raise DatasetError(f"class {empty[0]!r} has no readable training images")
+    return PreparedData(classes, splits, summary)
