@@ -151,3 +151,41 @@ def test_cli_json_events_and_resume_of_a_finished_run(shared_data, tmp_path, cap
     kinds = {line["event"] for line in lines}
     assert {"run_start", "batch", "epoch", "run_end"} <= kinds
     assert lines[-1]["status"] == "completed" and Path(lines[-1]["bundle"]).is_dir()
+
+
+def test_multiclass_two_phase_plateau_mlp_head(shared_data, tmp_path):
+    config = tiny_config(shared_data, tmp_path, task="multiclass", classes=["normal", "bacterial", "viral"])
+    config.data.label_column, config.data.label_map = "subtype", {"bacteria": "bacterial", "virus": "viral"}
+    config.data.limit_per_class = 5
+    config.model.head = "mlp"
+    config.optim.schedule, config.optim.freeze_epochs, config.optim.unfreeze = "plateau", 1, "last:2"
+    lrs: list[float] = []
+    result = train(config, [lambda e: lrs.append(e.lr) if isinstance(e, EpochEnded) else None])
+    assert result.status == "completed"
+    assert lrs[1] == pytest.approx(lrs[0] * config.optim.unfreeze_lr_factor)  # phase 2 at the lower rate
+    first = load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["model"]
+    assert first["features.conv0.weight"].abs().sum() > 0
+    card = load_bundle(result.bundle_dir).card
+    assert (
+        card.task == "multiclass" and card.classes == ["normal", "bacterial", "viral"] and card.head == "mlp"
+    )
+    scores = (
+        Predictor(result.bundle_dir, device="cpu")
+        .predict(open_image(config.data.image_dir + "/" + "IM-0009-0001.jpeg"))
+        .scores
+    )
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_multilabel_nih_without_given_splits(shared_data, tmp_path):
+    config = tiny_config(shared_data, tmp_path, task="multilabel", classes=["Cardiomegaly", "Effusion"])
+    nih = shared_data / "nih"
+    config.data.csv, config.data.image_dir = str(nih / "labels.csv"), str(nih / "images")
+    config.data.label_column, config.data.label_separator = "findings", "|"
+    config.data.split_column, config.data.patient_scope, config.data.limit_per_class = "", "global", 4
+    config.split.val_fraction = config.split.test_fraction = 0.25
+    config.epochs = 1
+    result = train(config)
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert set(metrics["test"]["per_class"]) == {"Cardiomegaly", "Effusion"}
+    assert np.array(metrics["test"]["confusion_matrix"]).shape == (2, 2, 2)
