@@ -88,8 +88,9 @@ class MainWindow(QMainWindow):
         findings = QWidget()
         findings_box = QVBoxLayout(findings)
         findings_box.setContentsMargins(0, 0, 0, 0)
-        findings_box.addWidget(self.results, 1)
+        findings_box.addWidget(self.results)
         findings_box.addWidget(self.cam)
+        findings_box.addStretch(1)
         self.findings_dock = self._dock("Second opinion", findings, Qt.DockWidgetArea.RightDockWidgetArea)
         self.levels_dock = self._dock("Window / level", self.levels, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tags_dock = self._dock("DICOM tags", self.metadata, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -295,6 +296,7 @@ class MainWindow(QMainWindow):
         self.invert_action.setChecked(False)
         self.view.set_picture(loaded.picture)
         self.view.set_overlay(None)
+        self.levels.set_inverted(loaded.image.invert)
         self.levels.set_image_state(loaded.levels)
         self.metadata.set_image(loaded.image)
         self.cam.set_findings([])
@@ -363,6 +365,7 @@ class MainWindow(QMainWindow):
     def _invert_toggled(self, on: bool) -> None:
         self.invert_display = on
         if self.loaded is not None:
+            self.levels.set_inverted(self.loaded.image.invert != on)
             self._render_timer.start()
 
     def displayed_pixels(self) -> np.ndarray:

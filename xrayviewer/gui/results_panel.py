@@ -102,7 +102,6 @@ class ResultsPanel(QWidget):
         layout.addWidget(line)
         layout.addWidget(self.model_info)
         layout.addWidget(self.disclaimer)
-        layout.addStretch(1)
         self.rows: dict[str, tuple[QLabel, ProbabilityBar, QLabel]] = {}
 
     def _clear_rows(self) -> None:

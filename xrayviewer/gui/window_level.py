@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -70,11 +71,12 @@ class HistogramWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("histogram")
-        self.setMinimumHeight(90)
+        self.setMinimumHeight(110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._counts = np.zeros(0)
         self._edges = np.zeros(1)
         self._window: Window | None = None
+        self._inverted = False
 
     def set_histogram(self, counts: np.ndarray, edges: np.ndarray) -> None:
         """Show these counts over these bin edges."""
@@ -82,9 +84,9 @@ class HistogramWidget(QWidget):
         self._edges = np.asarray(edges, dtype=np.float64)
         self.update()
 
-    def set_window(self, window: Window | None) -> None:
-        """Draw this window over the histogram."""
-        self._window = window
+    def set_window(self, window: Window | None, inverted: bool = False) -> None:
+        """Draw this window over the histogram; ``inverted``: the display maps high values to black."""
+        self._window, self._inverted = window, inverted
         self.update()
 
     def paintEvent(self, event) -> None:
@@ -108,14 +110,15 @@ class HistogramWidget(QWidget):
             path.lineTo(x_of(left), rect.bottom() - h * rect.height())
         path.lineTo(rect.right(), rect.bottom())
         path.closeSubpath()
-        painter.fillPath(path, QColor("#6f7780"))
+        painter.fillPath(path, QColor("#56606b"))
         if self._window is None:
             return
         left = x_of(self._window.center - self._window.width / 2)
         right = x_of(self._window.center + self._window.width / 2)
         painter.fillRect(QRectF(left, rect.top(), right - left, rect.height()), QColor(230, 170, 60, 45))
         painter.setPen(QPen(QColor("#e6aa3c"), 1.5))
-        painter.drawLine(int(left), int(rect.bottom()), int(right), int(rect.top()))
+        low_y, high_y = (rect.top(), rect.bottom()) if self._inverted else (rect.bottom(), rect.top())
+        painter.drawLine(int(left), int(low_y), int(right), int(high_y))
         painter.drawLine(int(left), int(rect.top()), int(left), int(rect.bottom()))
         painter.drawLine(int(right), int(rect.top()), int(right), int(rect.bottom()))
 
@@ -130,6 +133,7 @@ class WindowLevelPanel(QWidget):
         self.setObjectName("windowLevelPanel")
         self._state: WindowLevelState | None = None
         self._window: Window | None = None
+        self._inverted = False
 
         self.presets = QComboBox()
         self.presets.setToolTip("Window presets: header windows from the file, chest presets, automatic")
@@ -147,6 +151,9 @@ class WindowLevelPanel(QWidget):
             spin.setMinimumWidth(90)
             spin.valueChanged.connect(self._spin_changed)
         self.histogram = HistogramWidget()
+        self.histogram.setToolTip("Image histogram (log scale) with the current window and its ramp")
+        hint = QLabel("Right-drag on the image: ↔ width, ↕ centre")
+        hint.setObjectName("hint")
 
         top = QHBoxLayout()
         top.addWidget(self.presets, 1)
@@ -159,6 +166,8 @@ class WindowLevelPanel(QWidget):
         layout.addLayout(top)
         layout.addLayout(form)
         layout.addWidget(self.histogram)
+        layout.addWidget(hint)
+        layout.addStretch(1)
         self.setEnabled(False)
 
     @staticmethod
@@ -197,6 +206,11 @@ class WindowLevelPanel(QWidget):
     def _label(window: Window) -> str:
         name = window.name or window.source
         return f"{name} (C {window.center:g} / W {window.width:g})"
+
+    def set_inverted(self, inverted: bool) -> None:
+        """Whether the display is inverted (MONOCHROME1 or the user's Invert): flips the drawn ramp."""
+        self._inverted = inverted
+        self.histogram.set_window(self._window, inverted)
 
     def window(self) -> Window | None:
         """The current window, ``None`` before any image."""
@@ -243,7 +257,7 @@ class WindowLevelPanel(QWidget):
             self.width_spin.setValue(window.width)
             self.center_slider.setValue(round((window.center - lo) / span * SLIDER_STEPS))
             self.width_slider.setValue(round(window.width / (2 * span) * SLIDER_STEPS))
-        self.histogram.set_window(window)
+        self.histogram.set_window(window, self._inverted)
 
     def _slider_moved(self) -> None:
         if self._state is None:

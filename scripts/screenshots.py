@@ -1,0 +1,98 @@
+"""Render the README screenshots into docs/ (run under Xvfb for real X11 rendering):
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
+
+Shots: the viewer with a chest DICOM and the heat map (docs/screenshot-viewer.png), the window/level panel
+(docs/screenshot-window-level.png) and the findings sidebar (docs/screenshot-findings.png). The installed
+model bundle is used; without one, a random-weight DenseNet-121 built by benchmarks/ui_responsiveness.py
+stands in, and its name says so ("benchmark-random-densenet121"): its scores and heat maps mean nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+FILM = ROOT.parent / "shared" / "data" / "dicom" / "nema_rg1_cr_chest_mono1_j2k_lossy.dcm"
+SIZE = (1600, 1000)
+SHOT_WIDTH = 1280  # README width; keeps each PNG well under 1 MB
+
+
+def save(widget, name: str, width: int | None = None, height: int | None = None) -> Path:
+    """Grab ``widget`` (its top ``height`` pixels if given) as docs/<name>, scaled down to ``width``."""
+    from PySide6.QtCore import QRect, Qt
+
+    image = widget.grab(QRect(0, 0, widget.width(), height or widget.height())).toImage()
+    if width and image.width() > width:
+        image = image.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+    path = DOCS / name
+    image.save(str(path), "PNG", 9)
+    print(f"{path.relative_to(ROOT)}: {image.width()}×{image.height()}, {path.stat().st_size // 1024} KiB")
+    return path
+
+
+def main() -> int:
+    subprocess_env_check = "from xrayviewer.engine.bundle import find_bundles; print(len(find_bundles()))"
+    installed = subprocess.run(
+        [sys.executable, "-c", subprocess_env_check], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        if installed in ("", "0"):
+            bench = ROOT / "benchmarks" / "ui_responsiveness.py"
+            subprocess.run([sys.executable, str(bench), "--make-bundle", tmp], check=True)
+            os.environ["XRAYVIEWER_MODELS_DIR"] = tmp
+            print("no model bundle installed: screenshots use a random-weight stand-in (scores mean nothing)")
+        from PySide6.QtCore import QEventLoop, QSettings, QTimer
+        from PySide6.QtWidgets import QLabel
+
+        from xrayviewer.gui.app import create_application
+        from xrayviewer.gui.main_window import MainWindow
+
+        app = create_application()
+        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings)
+        window.resize(*SIZE)
+        window.show()
+        loop = QEventLoop()
+        window.overlayShown.connect(loop.quit)
+        window.worker.worker.predictionFailed.connect(lambda _id, message: (print(message), loop.quit()))
+        QTimer.singleShot(180_000, loop.quit)
+        window.open_paths([str(FILM)])
+        loop.exec()
+        window.cam.set_opacity(0.4)
+        window.cam.toggle.setChecked(True)
+        for _ in range(10):
+            app.processEvents()
+        DOCS.mkdir(exist_ok=True)
+        save(window, "screenshot-viewer.png", SHOT_WIDTH)
+        cam = window.cam
+        save(
+            window.findings_dock,
+            "screenshot-findings.png",
+            height=cam.mapTo(window.findings_dock, cam.rect().bottomLeft()).y() + 8,
+        )
+        window.cam.toggle.setChecked(False)
+        names = [window.levels.presets.itemText(i) for i in range(window.levels.presets.count())]
+        lung = next(i for i, name in enumerate(names) if name.startswith("Lung"))
+        window.levels.presets.setCurrentIndex(lung)
+        window.levels.presets.activated.emit(lung)
+        for _ in range(10):
+            app.processEvents()
+        hint = window.levels.findChild(QLabel, "hint")
+        save(
+            window.levels_dock,
+            "screenshot-window-level.png",
+            height=hint.mapTo(window.levels_dock, hint.rect().bottomLeft()).y() + 8,
+        )
+        save(window, "screenshot-viewer-lung-window.png", SHOT_WIDTH)
+        window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
