@@ -20,6 +20,7 @@ from xrayviewer.engine.bundle import (
 from xrayviewer.engine.preprocess import PreprocessRecipe
 
 SMALL = PreprocessRecipe(size=64)
+TINY = "tiny-densenet"  # the real format with a small network: these tests are about files, not models
 
 
 def _inputs(n=2, size=64):
@@ -36,7 +37,7 @@ def isolated_search_path(tmp_path, monkeypatch):
 
 def test_round_trip_gives_the_same_outputs(tmp_path):
     x = torch.from_numpy(np.stack(_inputs()))
-    saved = make_bundle(tmp_path / "roundtrip", _inputs(), recipe=SMALL, temperature=1.5)
+    saved = make_bundle(tmp_path / "roundtrip", _inputs(), recipe=SMALL, arch=TINY, temperature=1.5)
     loaded = load_bundle(tmp_path / "roundtrip")
     assert loaded.card == saved.card
     assert len(saved.card.weights_sha256) == 64
@@ -45,19 +46,19 @@ def test_round_trip_gives_the_same_outputs(tmp_path):
                 "output_activation", "thresholds", "threshold_method", "temperature", "metrics",
                 "training_data", "training_config", "engine_version", "created", "weights_sha256"):
         assert key in card_json
-    again = make_bundle(tmp_path / "again", _inputs(), recipe=SMALL)  # same seed, same statistics
+    again = make_bundle(tmp_path / "again", _inputs(), recipe=SMALL, arch=TINY)  # same seed, same statistics
     with torch.inference_mode():
         torch.testing.assert_close(load_model(loaded)(x), load_model(again)(x))
 
 
 def test_mlp_head_round_trip(tmp_path):
-    saved = make_bundle(tmp_path / "mlp", _inputs(), head="mlp", recipe=SMALL)
+    saved = make_bundle(tmp_path / "mlp", _inputs(), head="mlp", recipe=SMALL, arch=TINY)
     model = load_model(load_bundle(saved.path))
     assert model.classifier[1].out_features == 512
 
 
 def test_tampered_weights_are_refused(tmp_path):
-    saved = make_bundle(tmp_path / "tampered", _inputs(), recipe=SMALL)
+    saved = make_bundle(tmp_path / "tampered", _inputs(), recipe=SMALL, arch=TINY)
     data = bytearray(saved.weights_path.read_bytes())
     data[-10] ^= 0xFF
     saved.weights_path.write_bytes(bytes(data))
@@ -66,7 +67,7 @@ def test_tampered_weights_are_refused(tmp_path):
 
 
 def test_missing_weights_and_broken_cards_are_clear_errors(tmp_path):
-    saved = make_bundle(tmp_path / "broken", _inputs(), recipe=SMALL)
+    saved = make_bundle(tmp_path / "broken", _inputs(), recipe=SMALL, arch=TINY)
     saved.weights_path.unlink()
     with pytest.raises(BundleError, match="missing"):
         load_model(saved)
@@ -95,8 +96,8 @@ def test_card_validation():
 def test_search_path_order_and_broken_cards(tmp_path, monkeypatch, isolated_search_path):
     folders = [tmp_path / "shipped", tmp_path / "user"]
     monkeypatch.setattr(bundle_mod, "models_search_path", lambda extra=(): [*folders, *extra])
-    make_bundle(tmp_path / "shipped" / "alpha", _inputs(), recipe=SMALL)
-    make_bundle(tmp_path / "custom" / "alpha", _inputs(), recipe=SMALL, seed=1)
+    make_bundle(tmp_path / "shipped" / "alpha", _inputs(), recipe=SMALL, arch=TINY)
+    make_bundle(tmp_path / "custom" / "alpha", _inputs(), recipe=SMALL, arch=TINY, seed=1)
     (tmp_path / "user" / "junk").mkdir(parents=True)
     (tmp_path / "user" / "junk" / "model.json").write_text("[]")
     bundles, problems = scan_bundles([tmp_path / "custom"])
@@ -111,7 +112,7 @@ def test_search_path_order_and_broken_cards(tmp_path, monkeypatch, isolated_sear
 def test_env_var_is_on_the_real_search_path(tmp_path, monkeypatch):
     monkeypatch.setenv("XRAYVIEWER_MODELS_DIR", str(tmp_path))
     monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv-cache"))
-    make_bundle(tmp_path / "from-env", _inputs(), recipe=SMALL)
+    make_bundle(tmp_path / "from-env", _inputs(), recipe=SMALL, arch=TINY)
     assert "from-env" in [b.name for b in find_bundles()]
 
 

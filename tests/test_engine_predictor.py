@@ -58,9 +58,10 @@ def test_batches_give_the_same_scores_as_single_images(bundle, films):
 
 def test_temperature_divides_the_logits(films, tmp_path):
     inputs = [preprocess(open_image(p), PreprocessRecipe())[0] for p in films]
-    plain = Predictor(make_bundle(tmp_path / "plain", inputs), device="cpu").predict(open_image(films[2]))
-    warm = Predictor(make_bundle(tmp_path / "warm", inputs, temperature=2.0), device="cpu").predict(
-        open_image(films[2]))
+    plain = Predictor(make_bundle(tmp_path / "plain", inputs, arch="tiny-densenet"), device="cpu")
+    warm = make_bundle(tmp_path / "warm", inputs, arch="tiny-densenet", temperature=2.0)
+    warm = Predictor(warm, device="cpu")
+    plain, warm = (p.predict(open_image(films[2])) for p in (plain, warm))
     for c in plain.classes:
         logit = torch.logit(torch.tensor(plain.scores[c], dtype=torch.float64))
         assert warm.scores[c] == pytest.approx(torch.sigmoid(logit / 2).item(), abs=1e-5)
@@ -68,7 +69,8 @@ def test_temperature_divides_the_logits(films, tmp_path):
 
 def test_multiclass_scores_are_a_softmax(films, tmp_path):
     inputs = [preprocess(open_image(p), PreprocessRecipe())[0] for p in films[:2]]
-    bundle = make_bundle(tmp_path / "mc", inputs, classes=("normal", "bacteria", "virus"), task="multiclass")
+    bundle = make_bundle(tmp_path / "mc", inputs, classes=("normal", "bacteria", "virus"), task="multiclass",
+                         arch="tiny-densenet")
     scores = Predictor(bundle, device="cpu").predict(open_image(films[0])).scores
     assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
 

@@ -1,16 +1,132 @@
-"""`xrayviewer predict` (being built: see the issue tracker)."""
+"""`xrayviewer predict`: score image files with an installed model; a table, or JSON Lines with --json.
+
+JSON Lines: exactly one object per input file with the keys ``file``, ``model``, ``version``, ``scores``,
+``thresholds``, ``positive``, ``top``, ``cam``, ``ms`` and ``error``. Exit status 0 when every file was
+scored, 2 when some could not be (or when no model is available: never made-up results).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+from xrayviewer.engine.devices import DEVICE_CHOICES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """PATH..., --model, --models-dir, --device, --json, --cam-dir, --batch-size."""
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
+    parser.add_argument("--model", metavar="NAME|DIR", help="bundle name or folder (default: first found)")
+    parser.add_argument("--models-dir", action="append", default=[], metavar="DIR",
+                        help="also look for bundles here (repeatable)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                        help="default: auto (CUDA, then MPS, then CPU)")
+    parser.add_argument("--json", action="store_true", help="print JSON Lines, one object per file")
+    parser.add_argument("--cam-dir", type=Path, metavar="DIR",
+                        help="write a Grad-CAM overlay PNG of the top class per file here")
+    parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="images per forward pass")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Say clearly that the command is not available yet."""
-    print("xrayviewer predict: not available in this build yet", file=sys.stderr)
+    """Score every file; one line of JSON or one table per file."""
+    from xrayviewer.engine.bundle import BundleError, find_bundles, load_bundle
+    from xrayviewer.engine.paths import models_search_path
+    from xrayviewer.engine.predictor import Predictor, expand_paths
+
+    try:
+        if args.model:
+            bundle = load_bundle(args.model, args.models_dir)
+        else:
+            bundles = find_bundles(args.models_dir)
+            if not bundles:
+                folders = ", ".join(str(p) for p in models_search_path(args.models_dir))
+                return _fail(f"no model bundle is installed (searched: {folders}); "
+                             "install one or pass --model DIR: no scores without a model")
+            bundle = bundles[0]
+            if len(bundles) > 1:
+                print(f"using model {bundle.name} ({len(bundles)} installed; choose with --model)",
+                      file=sys.stderr)
+        predictor = Predictor(bundle, device=args.device)
+        predictor.load()
+    except (BundleError, ValueError) as exc:
+        return _fail(str(exc))
+    files = expand_paths(args.paths)
+    if not files:
+        return _fail("no image files found in " + ", ".join(args.paths))
+    if args.cam_dir:
+        args.cam_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    written: set[Path] = set()
+    for result in predictor.predict_many(files, with_cams=args.cam_dir is not None,
+                                         batch_size=max(1, args.batch_size)):
+        cam_path = None
+        if result.prediction is not None and args.cam_dir is not None:
+            cam_path = _write_cam(result, args.cam_dir, written)
+        failed += result.error is not None
+        record = _record(result, bundle.card, cam_path)
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        else:
+            _print_table(record)
+    if failed and not args.json:
+        print(f"{failed} of {len(files)} files could not be scored", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _fail(message: str) -> int:
+    print(f"xrayviewer predict: {message}", file=sys.stderr)
     return 2
+
+
+def _record(result, card, cam_path: Path | None) -> dict:
+    """The JSON Lines object for one file (the contract in the module docstring)."""
+    prediction = result.prediction
+    return {
+        "file": str(result.path),
+        "model": card.name,
+        "version": card.version,
+        "scores": {} if prediction is None else {c: round(s, 6) for c, s in prediction.scores.items()},
+        "thresholds": dict(card.thresholds),
+        "positive": [] if prediction is None else prediction.positive,
+        "top": None if prediction is None else prediction.top,
+        "cam": None if cam_path is None else str(cam_path),
+        "ms": None if prediction is None else round(prediction.timings["total"], 1),
+        "error": result.error,
+    }
+
+
+def _write_cam(result, folder: Path, written: set[Path]) -> Path:
+    """Overlay of the top class's CAM on the displayed picture, as a PNG named after the file."""
+    import cv2
+
+    from xrayviewer.engine.cam import blend, cam_to_image, overlay_rgba
+    from xrayviewer.imaging.lut import render
+
+    prediction = result.prediction
+    target = folder / f"{result.path.stem}_cam.png"
+    count = 1
+    while target in written:
+        count += 1
+        target = folder / f"{result.path.stem}_{count}_cam.png"
+    written.add(target)
+    heat = cam_to_image(prediction.cams[prediction.top], prediction.geometry)
+    rgb = blend(render(result.image), overlay_rgba(heat))
+    cv2.imwrite(str(target), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return target
+
+
+def _print_table(record: dict) -> None:
+    if record["error"]:
+        print(f"{record['file']}: could not be scored: {record['error']}\n")
+        return
+    width = max(len(c) for c in record["scores"]) + 2
+    print(f"{record['file']}  ({record['model']} {record['version']}, {record['ms']:.0f} ms)")
+    print(f"  {'finding':<{width}}{'score':>7}{'threshold':>11}")
+    for name, score in sorted(record["scores"].items(), key=lambda item: -item[1]):
+        flag = "  POSITIVE" if name in record["positive"] else ""
+        print(f"  {name:<{width}}{score:>7.3f}{record['thresholds'][name]:>11.3f}{flag}")
+    if record["cam"]:
+        print(f"  CAM ({record['top']}): {record['cam']}")
+    print()

@@ -186,12 +186,10 @@ def read_bundle(directory: str | Path, source: str = "custom") -> Bundle:
 
 
 def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], list[BundleError]]:
-    """Bundles on the search path (later folders override same-named earlier ones) and the broken ones."""
+    """Bundles on the search path (later folders override same-named earlier ones; torchxrayvision's cached
+    weights come last) and the broken ones."""
     found: dict[str, Bundle] = {}
     problems: list[BundleError] = []
-    xrv = xrv_cached_bundle()
-    if xrv is not None:
-        found[xrv.name] = xrv
     for index, folder in enumerate(models_search_path(extra_dirs)):
         source = ("package", "user")[index] if index < 2 else "custom"
         if (folder / CARD_FILE).is_file():
@@ -205,6 +203,9 @@ def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], l
                 problems.append(exc)
                 continue
             found[bundle.name] = bundle
+    xrv = xrv_cached_bundle()
+    if xrv is not None and xrv.name not in found:
+        found[xrv.name] = xrv
     return list(found.values()), problems
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def pick_device(preference: str = "auto") -> torch.device:
     """``auto``: CUDA, then Apple MPS, then CPU; an explicit choice not available is a ``ValueError``."""
+    import torch  # here, so that the CLI can offer DEVICE_CHOICES without loading torch
+
     if preference not in DEVICE_CHOICES:
         raise ValueError(f"device {preference!r} is not one of {', '.join(DEVICE_CHOICES)}")
     cuda = torch.cuda.is_available()
@@ -32,6 +36,8 @@ def usable_cpus() -> int:
 
 def configure_cpu_threads() -> int:
     """Let intra-op parallelism use every usable CPU (torch's default counts physical cores only)."""
+    import torch
+
     threads = max(1, usable_cpus())
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

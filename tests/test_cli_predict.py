@@ -1,0 +1,124 @@
+"""`xrayviewer predict` and `xrayviewer models` on real shared films, with bad files mixed in."""
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+from engine_helpers import make_bundle
+
+from xrayviewer.cli.main import main
+from xrayviewer.engine import bundle as bundle_mod
+from xrayviewer.engine import paths
+from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
+from xrayviewer.imaging import open_image
+
+KEYS = ["file", "model", "version", "scores", "thresholds", "positive", "top", "cam", "ms", "error"]
+
+
+@pytest.fixture(autouse=True)
+def nothing_installed(tmp_path, monkeypatch):
+    """Shipped, per-user, environment and torchxrayvision locations all empty."""
+    monkeypatch.setattr(paths, "shipped_models_dir", lambda: tmp_path / "shipped")
+    monkeypatch.setattr(paths, "user_models_dir", lambda: tmp_path / "user")
+    monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
+    monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv"))
+
+
+@pytest.fixture(scope="module")
+def films(kermany_rows, shared_data):
+    """Two Kermany test films and one NIH film."""
+    found = [Path(r["path"]) for r in kermany_rows if r["split"] == "test"][:2]
+    return [*found, sorted((shared_data / "nih" / "images").glob("*.png"))[0]]
+
+
+@pytest.fixture(scope="module")
+def bundle(films, tmp_path_factory):
+    recipe = PreprocessRecipe(size=96)  # small: these tests exercise the command, not the model
+    inputs = [preprocess(open_image(p), recipe)[0] for p in films]
+    folder = tmp_path_factory.mktemp("cli-models") / "cli-tiny"
+    return make_bundle(folder, inputs, recipe=recipe, arch="tiny-densenet")
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_json_lines_contract_with_bad_files_mixed_in(bundle, films, tmp_path, capsys):
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x04\x00")
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    inputs = [films[0], broken, films[2], text, tmp_path / "missing.jpg"]
+    cams = tmp_path / "cams"
+    options = ["--model", str(bundle.path), "--json", "--cam-dir", str(cams), "--device", "cpu"]
+    status = main(["predict", *map(str, inputs), *options])
+    assert status == 2
+    records = _json_lines(capsys.readouterr().out)
+    assert [r["file"] for r in records] == [str(p) for p in inputs]
+    for record in records:
+        assert list(record) == KEYS
+        assert record["model"] == "cli-tiny" and record["version"] == bundle.card.version
+        assert record["thresholds"] == bundle.card.thresholds
+    good = [records[0], records[2]]
+    for record, film in zip(good, [films[0], films[2]], strict=True):
+        assert record["error"] is None and record["ms"] > 0
+        assert set(record["scores"]) == set(bundle.card.classes)
+        assert record["top"] == max(record["scores"], key=record["scores"].get)
+        assert record["positive"] == [c for c in bundle.card.classes if record["scores"][c] >= 0.5]
+        overlay = cv2.imread(record["cam"])
+        assert overlay.shape[:2] == cv2.imread(str(film)).shape[:2]
+    for record in (records[1], records[3], records[4]):
+        assert record["error"] and "\n" not in record["error"]
+        assert record["scores"] == {} and record["positive"] == []
+        assert record["top"] is None and record["cam"] is None and record["ms"] is None
+
+
+def test_folders_are_searched_and_all_good_exits_zero(bundle, films, tmp_path, capsys):
+    folder = tmp_path / "study" / "nested"
+    folder.mkdir(parents=True)
+    for film in films[:2]:
+        (folder / film.name).write_bytes(film.read_bytes())
+    status = main(["predict", str(tmp_path / "study"), "--model", str(bundle.path), "--json"])
+    assert status == 0
+    records = _json_lines(capsys.readouterr().out)
+    assert sorted(Path(r["file"]).name for r in records) == sorted(f.name for f in films[:2])
+    assert all(r["cam"] is None and r["error"] is None for r in records)
+
+
+def test_human_table(bundle, films, capsys, monkeypatch):
+    monkeypatch.setenv(paths.MODELS_DIR_ENV, str(bundle.path.parent))
+    assert main(["predict", str(films[1])]) == 0  # found by name on the search path
+    out = capsys.readouterr().out
+    assert films[1].name in out and "cli-tiny" in out
+    for name in bundle.card.classes:
+        assert name in out
+
+
+def test_no_model_installed_says_so(films, capsys):
+    assert main(["predict", str(films[0])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no model bundle is installed" in captured.err
+    assert main(["models"]) == 2
+    assert "no model bundle is installed" in capsys.readouterr().err
+
+
+def test_tampered_model_and_unknown_name_are_refused(bundle, films, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("model.json", "weights.safetensors"):
+        (copy / name).write_bytes((bundle.path / name).read_bytes())
+    with open(copy / "weights.safetensors", "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\xff\xff\xff\xff")
+    assert main(["predict", str(films[0]), "--model", str(copy)]) == 2
+    assert "sha256" in capsys.readouterr().err
+    assert main(["predict", str(films[0]), "--model", "nonexistent"]) == 2
+    assert "no model bundle named" in capsys.readouterr().err
+
+
+def test_models_lists_one_line_per_bundle(bundle, capsys):
+    assert main(["models", "--models-dir", str(bundle.path.parent)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cli-tiny 0.0-test: multilabel")
+    assert lines[0].endswith(f"[custom] {bundle.path}")
