@@ -189,3 +189,30 @@ def test_export_png_with_and_without_overlay(qtbot, tmp_path, tiny_bundle, small
     assert (a.width(), a.height()) == (b.width(), b.height()) == (cols, rows)
     assert a != b
     assert window.view.overlay_item.isVisible()  # export restored the on-screen state
+
+
+def test_view_shortcuts_and_drop(qtbot, tmp_path, tiny_bundle, small_png, chest):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window(qtbot, tmp_path, lambda model, device: RecordingPredictor(tiny_bundle))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(chest))])
+    drop = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS) as shown:
+        window.dropEvent(drop)  # offscreen Qt delivers no drop without a real drag in progress
+    assert shown.args[0] == str(chest)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    qtbot.keyClick(window, Qt.Key.Key_H)
+    assert window.view.orientation() == (90, True, False)
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    assert window.view.zoom() == pytest.approx(1.0 / window.view.devicePixelRatioF())
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    assert window.view.orientation() == (0, False, False)
+    assert window.settings.recent_files[0] == str(chest)

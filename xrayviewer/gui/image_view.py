@@ -140,7 +140,7 @@ class ImageView(QGraphicsView):
 
     # -- zoom and pan (on the view) -----------------------------------------------------------------
     def zoom(self) -> float:
-        """Screen pixels per image pixel."""
+        """Device-independent screen pixels per image pixel."""
         return float(np.hypot(self.transform().m11(), self.transform().m12()))
 
     def set_zoom(self, factor: float) -> None:
@@ -174,8 +174,8 @@ class ImageView(QGraphicsView):
         self.zoomChanged.emit(self.zoom())
 
     def actual_size(self) -> None:
-        """One image pixel per screen (device-independent) pixel."""
-        self.set_zoom(1.0)
+        """One image pixel per physical screen pixel (1:1, also on high-DPI screens)."""
+        self.set_zoom(1.0 / self.devicePixelRatioF())
 
     def reset_view(self) -> None:
         """Undo rotation, flips, zoom and pan."""

@@ -163,7 +163,10 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(shortcut))
         action.setToolTip(f"{tip or text} ({action.shortcut().toString()})" if shortcut else tip or text)
         action.setCheckable(checkable)
-        (action.toggled if checkable else action.triggered).connect(slot)
+        if checkable:
+            action.toggled.connect(slot)
+        else:  # not ``triggered.connect(slot)``: Qt would pass ``checked`` into the slot's first parameter
+            action.triggered.connect(lambda: slot())
         menu.addAction(action)
         self.addAction(action)
         return action
@@ -175,7 +178,20 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
-        self.export_action = self._action(file_menu, "&Export view as PNG…", self.export_dialog, "Ctrl+E")
+        self.export_action = self._action(
+            file_menu,
+            "&Export view as PNG…",
+            self.export_dialog,
+            "Ctrl+E",
+            tip="Export the image as shown, with the heat map if shown and the findings",
+        )
+        self._action(
+            file_menu,
+            "Export &image only as PNG…",
+            lambda: self.export_dialog(annotated=False),
+            "Ctrl+Shift+E",
+            tip="Export the image as shown, without heat map or findings",
+        )
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -439,8 +455,8 @@ class MainWindow(QMainWindow):
             lines.append(f"heat map: {self._overlay_finding}")
         return lines
 
-    def export_dialog(self) -> None:
-        """File ▸ Export view as PNG (with the heat map if shown, and the findings legend)."""
+    def export_dialog(self, annotated: bool = True) -> None:
+        """File ▸ Export: the view as PNG, annotated (heat map if shown, findings legend) or image only."""
         if self.loaded is None:
             self.show_error("Nothing to export: open an image first.")
             return
@@ -448,7 +464,8 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Export view", default, "PNG image (*.png)")
         if path:
             try:
-                saved = export_png(path, self.view, True, self.findings_legend())
+                legend = self.findings_legend() if annotated else []
+                saved = export_png(path, self.view, annotated, legend)
             except OSError as exc:
                 self.show_error(str(exc))
                 return
