@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -65,4 +66,9 @@ def run_viewer(files: Sequence[str]) -> int:
     window.show()
     if files:
         window.open_paths(list(files))
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C / kill close the window cleanly
+        signal.signal(sig, lambda *_: window.close())
+    python_signals = QTimer(interval=200)  # lets Python run its signal handlers during the Qt loop
+    python_signals.timeout.connect(lambda: None)
+    python_signals.start()
     return app.exec()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from xrayviewer.gui.image_view import grey_qimage
@@ -75,20 +75,23 @@ class ThumbnailStrip(QListWidget):
         self.setMovement(QListView.Movement.Static)
         self.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
         self.setFixedHeight(THUMB_SIDE + 48)
-        self.setUniformItemSizes(True)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setGridSize(QSize(THUMB_SIDE + 24, THUMB_SIDE + 36))
         self.itemActivated.connect(self._activated)
         self.itemClicked.connect(self._activated)
         self._thumbReady.connect(self._set_thumb)
         self._generation = 0
+        placeholder = QPixmap(THUMB_SIDE, THUMB_SIDE)
+        placeholder.fill(QColor("#101214"))
+        self._placeholder = QIcon(placeholder)  # keeps the layout stable until the thumbnail arrives
 
     def set_files(self, files: Sequence[Path]) -> None:
         """Show these files and start rendering their thumbnails in the background."""
         self._generation += 1
         self.clear()
         for path in files:
-            item = QListWidgetItem(path.name)
+            item = QListWidgetItem(self._placeholder, path.name)
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             item.setToolTip(str(path))
             self.addItem(item)
@@ -129,4 +132,14 @@ class ThumbnailStrip(QListWidget):
     def _set_thumb(self, generation: int, row: int, pixels: np.ndarray | None) -> None:
         if generation != self._generation or row >= self.count() or pixels is None:
             return
-        self.item(row).setIcon(QIcon(QPixmap.fromImage(grey_qimage(pixels))))
+        picture = QPixmap.fromImage(grey_qimage(pixels)).scaled(
+            THUMB_SIDE,
+            THUMB_SIDE,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        square = self._placeholder.pixmap(THUMB_SIDE, THUMB_SIDE)
+        painter = QPainter(square)
+        painter.drawPixmap((THUMB_SIDE - picture.width()) // 2, (THUMB_SIDE - picture.height()) // 2, picture)
+        painter.end()
+        self.item(row).setIcon(QIcon(square))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from xrayviewer.gui.image_view import grey_qimage
@@ -30,6 +30,7 @@ from xrayviewer.imaging.errors import ImageError
 from xrayviewer.imaging.image import XRayImage
 
 CAM_COLORMAP = "jet"
+WARM_UP_DELAY_MS = 1000  # import torch and the engine this long after start-up unless an image is opened
 
 
 class ModelUnavailableError(Exception):
@@ -126,10 +127,11 @@ class ViewerWorker(QObject):
 
     @Slot()
     def warm_up(self) -> None:
-        """Import torch, torchxrayvision and the engine now, on this thread, before any image is open.
+        """Import torch, torchxrayvision and the engine now, on this thread, while no image is open.
 
         These imports hold the GIL for up to ~0.3 s at a time (native library initialisation), which
-        would freeze the UI thread too; done at start-up, that hiccup never hits a reading session."""
+        would freeze the UI thread too; done while the viewer is idle at start-up, that hiccup does not
+        hit a reading session (when the viewer starts with files, they are shown first, then it happens)."""
         import torchxrayvision  # noqa: F401  (imported lazily by the model registry)
 
         import xrayviewer.engine.cam
@@ -237,7 +239,12 @@ class WorkerThread(QObject):
         self._next_id = 0
         warm_up_decoder()
         self.thread.start()
-        self._warm_up.emit()
+        QTimer.singleShot(WARM_UP_DELAY_MS, self._warm_up_if_idle)
+
+    def _warm_up_if_idle(self) -> None:
+        # an image asked for at start-up goes first: it imports the engine itself, right after it is shown
+        if self._next_id == 0:
+            self._warm_up.emit()
 
     def _new_id(self) -> int:
         self._next_id += 1
