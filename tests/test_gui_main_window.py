@@ -121,6 +121,11 @@ def test_bad_file_shows_an_error_and_keeps_the_image(qtbot, tmp_path, tiny_bundl
     assert np.array_equal(picture_pixels(window), before)
     assert window.loaded.path == chest
     assert window.results.rows  # the findings of the image still shown stay
+    other = next(c for c in window.prediction.classes if c != window.prediction.top)
+    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:  # and still work
+        window.cam.finding.setCurrentText(other)
+        window.cam.finding.activated.emit(window.cam.finding.currentIndex())
+    assert shown.args[0] == other
 
 
 def test_without_a_model_the_sidebar_says_so(qtbot, tmp_path, chest):

@@ -332,8 +332,13 @@ class MainWindow(QMainWindow):
         if request_id != self._request:
             return
         self.show_error(message)
-        if self.loaded is not None and self.prediction is None:  # its inference was superseded: rerun it
+        if self.loaded is None:
+            return
+        if self.prediction is None:  # the shown image's inference was superseded: run it again
             self._request = self._shown_request = self.worker.request_prediction(self.loaded.image)
+        else:  # the shown image's results stay current (e.g. for heat maps of other findings)
+            self._request = self._shown_request
+            self.worker.resume(self._shown_request)
 
     def _inference_started(self, request_id: int) -> None:
         if request_id == self._request:

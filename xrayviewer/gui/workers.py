@@ -263,6 +263,10 @@ class WorkerThread(QObject):
         self._predict.emit(request_id, image)
         return request_id
 
+    def resume(self, request_id: int) -> None:
+        """Make an earlier request current again (the one after it failed and is forgotten)."""
+        self.worker.latest = request_id
+
     def request_overlay(self, request_id: int, finding: str) -> None:
         """Queue rendering the overlay of ``finding`` for request ``request_id``."""
         self._explain.emit(request_id, finding)
