@@ -31,6 +31,17 @@ def rgba_qimage(rgba: np.ndarray) -> QImage:
     return QImage(data.data, cols, rows, cols * 4, QImage.Format.Format_RGBA8888).copy()
 
 
+def picture_qimage(pixels: np.ndarray) -> QImage:
+    """A grey uint8 picture in the screen's native format (RGB32): turning it into a pixmap is then free,
+    so the conversion can happen off the UI thread."""
+    return grey_qimage(pixels).convertToFormat(QImage.Format.Format_RGB32)
+
+
+def overlay_qimage(rgba: np.ndarray) -> QImage:
+    """An RGBA uint8 overlay in the native format with alpha (ARGB32 premultiplied); see picture_qimage."""
+    return rgba_qimage(rgba).convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+
+
 class ImageView(QGraphicsView):
     """Zoomable, pannable view of one image with an aligned overlay; right-drag reports W/L deltas."""
 
@@ -70,7 +81,7 @@ class ImageView(QGraphicsView):
         """Show a grey picture (QImage or uint8 array); unless ``keep_view`` (and same size), reset
         orientation and fit it in the window."""
         previous = self.image_item.pixmap().size()
-        image = picture if isinstance(picture, QImage) else grey_qimage(picture)
+        image = picture if isinstance(picture, QImage) else picture_qimage(picture)
         self.image_item.setPixmap(QPixmap.fromImage(image))
         if keep_view and previous == self.image_item.pixmap().size():
             return
@@ -83,12 +94,12 @@ class ImageView(QGraphicsView):
         self.overlay_item.setPixmap(QPixmap())
         self.overlay_item.setVisible(False)
 
-    def set_overlay(self, rgba: np.ndarray | None) -> None:
-        """Set the overlay (RGBA uint8 on the source pixel grid) or remove it with ``None``."""
-        if rgba is None:
+    def set_overlay(self, overlay: QImage | np.ndarray | None) -> None:
+        """Set the overlay (QImage or RGBA uint8 array on the source pixel grid); ``None`` removes it."""
+        if overlay is None:
             self.overlay_item.setPixmap(QPixmap())
             return
-        pixmap = QPixmap.fromImage(rgba_qimage(rgba))
+        pixmap = QPixmap.fromImage(overlay if isinstance(overlay, QImage) else overlay_qimage(overlay))
         picture = self.image_item.pixmap()
         if pixmap.size() != picture.size():
             raise ValueError(f"overlay {pixmap.width()}x{pixmap.height()} does not match the image")

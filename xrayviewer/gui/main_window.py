@@ -11,7 +11,15 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QImage,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -356,10 +364,10 @@ class MainWindow(QMainWindow):
         if request_id == self._request:
             self.results.show_message(message)
 
-    def _overlay_ready(self, request_id: int, finding: str, rgba: np.ndarray) -> None:
+    def _overlay_ready(self, request_id: int, finding: str, overlay: QImage) -> None:
         if request_id != self._request or self.loaded is None:
             return
-        self.view.set_overlay(rgba)
+        self.view.set_overlay(overlay)
         self.view.set_overlay_visible(self.cam.toggle.isChecked())
         self._overlay_finding = finding
         self.overlayShown.emit(finding)

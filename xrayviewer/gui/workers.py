@@ -23,7 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
-from xrayviewer.gui.image_view import grey_qimage
+from xrayviewer.gui.image_view import overlay_qimage, picture_qimage
 from xrayviewer.gui.window_level import WindowLevelState, describe_levels
 from xrayviewer.imaging import lut, open_image
 from xrayviewer.imaging.errors import ImageError
@@ -43,13 +43,16 @@ class LoadedImage:
 
     path: Path
     image: XRayImage
-    picture: QImage  # default rendering (grey), ready for the view
+    picture: QImage  # default rendering, already in the screen's format (see image_view.picture_qimage)
     levels: WindowLevelState
 
 
 def load_predictor(model: str | None = None, device: str = "auto") -> Any:
     """The engine's ``Predictor`` for the installed bundle named ``model`` (or the first one found)."""
+    import torch
+
     from xrayviewer.engine.bundle import BundleError, find_bundles
+    from xrayviewer.engine.devices import usable_cpus
     from xrayviewer.engine.predictor import Predictor
 
     try:
@@ -67,6 +70,8 @@ def load_predictor(model: str | None = None, device: str = "auto") -> Any:
         predictor.load()
     except (BundleError, ValueError) as exc:  # ValueError: the chosen device is not available
         raise ModelUnavailableError(f"The model {chosen.name!r} could not be loaded: {exc}") from exc
+    if predictor.device.type == "cpu":  # leave one core to the UI thread (inference stays in the background)
+        torch.set_num_threads(max(1, usable_cpus() - 1))
     return predictor
 
 
@@ -94,7 +99,7 @@ def decode(path: str | Path) -> XRayImage:
 
 def prepare(path: str | Path, image: XRayImage) -> LoadedImage:
     """Default rendering and window/level state for a decoded image."""
-    picture = grey_qimage(lut.to_uint8(lut.render(image)))
+    picture = picture_qimage(lut.to_uint8(lut.render(image)))
     return LoadedImage(Path(path), image, picture, describe_levels(image))
 
 
@@ -109,7 +114,7 @@ class ViewerWorker(QObject):
     inferenceStarted = Signal(int)
     predictionReady = Signal(int, object, object)  # request id, engine Prediction, ModelCard or None
     predictionFailed = Signal(int, str)  # request id, message (also: no model installed)
-    overlayReady = Signal(int, str, object)  # request id, finding, RGBA uint8 on the source grid
+    overlayReady = Signal(int, str, object)  # request id, finding, QImage on the source grid (overlay_qimage)
     legendReady = Signal(object)  # RGBA uint8 (1, 256, 4): the overlay colormap, low to high
     engineReady = Signal()  # torch and the engine are imported (the model itself loads on first use)
 
@@ -213,7 +218,7 @@ class ViewerWorker(QObject):
             self.predictionFailed.emit(request_id, "The heat map does not match the image size.")
             return
         if not self._stale(request_id):
-            self.overlayReady.emit(request_id, finding, rgba)
+            self.overlayReady.emit(request_id, finding, overlay_qimage(rgba))
 
 
 class WorkerThread(QObject):
