@@ -43,33 +43,32 @@ class PreloadedImages:
     unreadable: list[tuple[str, str]]  # (path, reason)
 
 
-class _CacheFill(torch.utils.data.Dataset):
-    """Loads one image from the cache, or decodes, preprocesses and stores it (run in DataLoader workers)."""
+def _entry(folder: Path, path: Path) -> tuple[Path | None, str]:
+    """The cache file for ``path`` (content sha256), or None and why the file cannot be read."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read file ({exc.strerror or type(exc).__name__})"
+    return folder / f"{hashlib.sha256(data).hexdigest()}.npy", ""
 
-    def __init__(self, paths: list[Path], recipe: PreprocessRecipe, folder: Path) -> None:
-        self.paths, self.recipe, self.folder = paths, recipe, folder
+
+class _CacheFill(torch.utils.data.Dataset):
+    """Decodes, preprocesses and stores the cache misses (run in DataLoader worker processes)."""
+
+    def __init__(self, jobs: list[tuple[int, Path, Path]], recipe: PreprocessRecipe) -> None:
+        self.jobs, self.recipe = jobs, recipe
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.jobs)
 
-    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str]:
-        path = self.paths[index]
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            return index, None, f"cannot read file ({exc.strerror or type(exc).__name__})"
-        target = self.folder / f"{hashlib.sha256(data).hexdigest()}.npy"
-        if target.is_file():
-            try:
-                return index, np.load(target), ""
-            except (OSError, ValueError):
-                pass  # a damaged cache entry is rebuilt below
+    def __getitem__(self, item: int) -> tuple[int, np.ndarray | None, str]:
+        index, path, target = self.jobs[item]
         try:
             array, _ = preprocess(open_image(path), self.recipe)
         except ImageError as exc:
             return index, None, str(exc)
         array = array.astype(np.float16)
-        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=self.folder)
+        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, array)
         os.replace(tmp, target)
@@ -83,23 +82,44 @@ def preload(
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> PreloadedImages:
-    """Every readable image as one float16 tensor; unreadable files are listed, never raised."""
+    """Every readable image as one float16 tensor; unreadable files are listed, never raised.
+
+    Cache hits are read in this process; misses are decoded by ``workers`` processes (0: in this one).
+    """
     folder = Path(cache_dir or default_cache_dir()) / recipe_key(recipe)
     folder.mkdir(parents=True, exist_ok=True)
     size = recipe.size
     images = torch.empty((len(paths), 1, size, size), dtype=torch.float16)
     ok = np.zeros(len(paths), dtype=bool)
     unreadable: list[tuple[str, str]] = []
-    loader = torch.utils.data.DataLoader(
-        _CacheFill(paths, recipe, folder), batch_size=None, num_workers=workers if len(paths) > 64 else 0
-    )
-    for done, (index, array, error) in enumerate(loader, start=1):
+    misses: list[tuple[int, Path, Path]] = []
+    done = 0
+
+    def record(index: int, array: np.ndarray | torch.Tensor | None, error: str) -> None:
+        nonlocal done
         if array is None:
             unreadable.append((str(paths[index]), error))
         else:
             images[index] = torch.as_tensor(np.asarray(array))
             ok[index] = True
+        done += 1
         if progress is not None and (done % 64 == 0 or done == len(paths)):
             progress(done, len(paths))
+
+    for index, path in enumerate(paths):
+        target, error = _entry(folder, path)
+        if target is None:
+            record(index, None, error)
+            continue
+        try:
+            record(index, np.load(target), "")
+        except (OSError, ValueError):  # not cached yet, or a damaged entry: (re)build it
+            misses.append((index, path, target))
+    if misses:
+        loader = torch.utils.data.DataLoader(
+            _CacheFill(misses, recipe), batch_size=None, num_workers=workers if len(misses) > 64 else 0
+        )
+        for index, array, error in loader:
+            record(int(index), array, error)
     kept = [int(i) for i in np.flatnonzero(ok)]
     return PreloadedImages(images[kept] if len(kept) < len(paths) else images, kept, unreadable)

@@ -348,23 +348,9 @@ class Trainer:
                     dist_utils.finish(self.ctx)
                     return RunResult("cancelled", self.run_dir, best_epoch=self.best_epoch)
                 index = order[step * config.batch_size : (step + 1) * config.batch_size]
-                x = train.images[index].to(self.device, torch.float32, non_blocking=True)
-                x = augment_batch(x, config.augment, self.augment_rng)
-                if self.device.type == "cuda":
-                    x = x.contiguous(memory_format=torch.channels_last)
-                y = train.targets[index].to(self.device)
-                with torch.autocast(self.device.type, enabled=self.amp):
-                    loss = loss_value(loss_fn, config.task, net(x).float(), y)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                if config.optim.grad_clip > 0:
-                    self.scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.grad_clip)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                if config.optim.schedule == "cosine":
-                    self.scheduler.step()
-                running += float(loss) * len(index)
+                x, y = train.batch(index, self.device)
+                loss = self._step(net, loss_fn, augment_batch(x, config.augment, self.augment_rng), y)
+                running += loss * len(index)
                 seen += len(index)
                 self.emit(
                     BatchEnded(
@@ -422,6 +408,23 @@ class Trainer:
                 status = "early_stopped"
                 break
         return self._finish(data, status)
+
+    def _step(self, net: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One optimisation step (AMP and channels_last on CUDA, gradient clipping); returns the loss."""
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, enabled=self.amp):
+            loss = loss_value(loss_fn, self.config.task, net(x).float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.config.optim.schedule == "cosine":
+            self.scheduler.step()
+        return float(loss)
 
     def _apply_phase2_lr(self) -> None:
         """Plateau/constant schedules: lower the learning rate once when the backbone is unfrozen."""

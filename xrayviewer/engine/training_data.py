@@ -21,6 +21,11 @@ class SplitData:
     images: torch.Tensor
     targets: torch.Tensor
 
+    def batch(self, index: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (float32) and targets of the given rows on ``device``: the whole per-batch loading cost."""
+        x = self.images[index].to(device, torch.float32, non_blocking=True)
+        return x, self.targets[index].to(device, non_blocking=True)
+
 
 @dataclass
 class PreparedData:
