@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -78,11 +81,27 @@ def load_predictor(model: str | None = None, device: str = "auto") -> Any:
 _pools: dict[str, ProcessPoolExecutor] = {}
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Pool process initializer: end this process when the viewer is gone, even after a crash."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def process_pool(purpose: str = "decode") -> ProcessPoolExecutor:
     """A one-process pool per purpose ("decode" for opened images, "thumbnails" for the folder strip),
     started once and shared, so thumbnails never queue ahead of the image the user asked for."""
     if purpose not in _pools:
-        _pools[purpose] = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pools[purpose] = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
         atexit.register(_pools[purpose].shutdown, wait=False, cancel_futures=True)
     return _pools[purpose]
 
