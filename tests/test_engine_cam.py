@@ -44,7 +44,8 @@ def _reference_gradcam(model: ChestNet, x: torch.Tensor, k: int) -> np.ndarray:
 def test_our_cams_match_pytorch_grad_cam_on_real_films(tmp_path, real_inputs, head):
     images, inputs = real_inputs
     bundle = make_bundle(tmp_path / head, inputs, head=head)
-    predictions = [Predictor(bundle, device="cpu").predict(image) for image in images]
+    predictor = Predictor(bundle, device="cpu", backend="torch")  # ONNX Runtime: test_engine_predictor
+    predictions = [predictor.predict(image) for image in images]
     x = torch.from_numpy(np.stack(inputs))
     reference_model = load_model(bundle)
     for k, name in enumerate(bundle.card.classes[:2]):

@@ -10,9 +10,19 @@ from engine_helpers import make_bundle
 from imaging_dicoms import dataset, write
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
+from xrayviewer.engine import onnx_backend
+from xrayviewer.engine import predictor as predictor_mod
 from xrayviewer.engine.predictor import Predictor, expand_paths
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
+
+
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path_factory, monkeypatch):
+    """Exported ONNX models go to a folder of this test session, not the user's cache."""
+    folder = tmp_path_factory.getbasetemp() / "onnx-cache"
+    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +50,13 @@ def test_prediction_fields(bundle, films):
     assert prediction.top == max(prediction.scores, key=prediction.scores.get)
     assert {k: v.shape for k, v in prediction.cams.items()} == {c: (7, 7) for c in card.classes}
     assert prediction.geometry.source_shape == (224, 224) and prediction.device == "cpu"
+    assert prediction.backend == ("onnxruntime" if onnx_backend.onnx_runtime_installed() else "torch")
     assert set(prediction.timings) == {"preprocess", "forward", "cam", "total"}
     assert predictor.predict(open_image(films[0]), with_cams=False).cams == {}
 
 
 def test_batches_give_the_same_scores_as_single_images(bundle, films):
-    predictor = Predictor(bundle, device="cpu")
+    predictor = Predictor(bundle, device="cpu", backend="torch")
     images = [open_image(p) for p in films]
     batched = predictor.predict_batch(images)
     for image, together in zip(images, batched, strict=True):
@@ -58,9 +69,9 @@ def test_batches_give_the_same_scores_as_single_images(bundle, films):
 
 def test_temperature_divides_the_logits(films, tmp_path):
     inputs = [preprocess(open_image(p), PreprocessRecipe())[0] for p in films]
-    plain = Predictor(make_bundle(tmp_path / "plain", inputs, arch="tiny-densenet"), device="cpu")
+    plain = make_bundle(tmp_path / "plain", inputs, arch="tiny-densenet")
     warm = make_bundle(tmp_path / "warm", inputs, arch="tiny-densenet", temperature=2.0)
-    warm = Predictor(warm, device="cpu")
+    plain, warm = (Predictor(b, device="cpu", backend="torch") for b in (plain, warm))
     plain, warm = (p.predict(open_image(films[2])) for p in (plain, warm))
     for c in plain.classes:
         logit = torch.logit(torch.tensor(plain.scores[c], dtype=torch.float64))
@@ -71,8 +82,29 @@ def test_multiclass_scores_are_a_softmax(films, tmp_path):
     inputs = [preprocess(open_image(p), PreprocessRecipe())[0] for p in films[:2]]
     bundle = make_bundle(tmp_path / "mc", inputs, classes=("normal", "bacteria", "virus"), task="multiclass",
                          arch="tiny-densenet")
-    scores = Predictor(bundle, device="cpu").predict(open_image(films[0])).scores
+    scores = Predictor(bundle, device="cpu", backend="torch").predict(open_image(films[0])).scores
     assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.skipif(not onnx_backend.onnx_runtime_installed(), reason="onnxruntime not installed (optional)")
+def test_onnx_runtime_matches_torch_scores_and_cams(bundle, films, onnx_cache):
+    fast = Predictor(bundle, device="cpu")
+    exact = Predictor(bundle, device="cpu", backend="torch")
+    images = [open_image(p) for p in films]
+    for a, b in zip(fast.predict_batch(images), exact.predict_batch(images), strict=True):
+        assert (a.backend, b.backend) == ("onnxruntime", "torch")
+        for c in a.classes:
+            assert a.scores[c] == pytest.approx(b.scores[c], abs=1e-4)
+            np.testing.assert_allclose(a.cams[c], b.cams[c], rtol=1e-3, atol=1e-3 * b.cams[c].max())
+    assert len(list(onnx_cache.glob("*.onnx"))) == 1  # exported once, then read from the cache
+
+
+def test_without_onnx_runtime_torch_runs_and_says_why(bundle, films, monkeypatch):
+    monkeypatch.setattr(predictor_mod, "onnx_runtime_installed", lambda: False)
+    predictor = Predictor(bundle, device="cpu")
+    prediction = predictor.predict(open_image(films[0]))
+    assert prediction.backend == predictor.backend == "torch"
+    assert predictor.backend_note == "onnxruntime not installed"
 
 
 def test_predict_many_reports_bad_files_and_goes_on(bundle, films, tmp_path):

@@ -34,11 +34,11 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def configure_cpu_threads() -> int:
-    """Let intra-op parallelism use every usable CPU (torch's default counts physical cores only)."""
+def configure_cpu_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads to ``threads`` or to every usable CPU (torch counts physical cores)."""
     import torch
 
-    threads = max(1, usable_cpus())
+    threads = max(1, threads or usable_cpus())
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

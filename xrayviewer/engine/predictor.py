@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from xrayviewer.engine.bundle import Bundle, load_bundle, load_model
+from xrayviewer.engine.bundle import Bundle, load_bundle, load_model, sha256_of
 from xrayviewer.engine.cam import gradcam_from_maps, linear_cams
 from xrayviewer.engine.devices import configure_cpu_threads, pick_device
 from xrayviewer.engine.models import ChestNet
+from xrayviewer.engine.onnx_backend import OnnxForward, OnnxUnavailableError, onnx_runtime_installed
 from xrayviewer.engine.preprocess import Geometry, preprocess
 from xrayviewer.imaging import ImageError, XRayImage, open_image
 
@@ -41,6 +42,7 @@ class Prediction:
     geometry: Geometry
     device: str
     timings: dict[str, float] = field(default_factory=dict)  # ms: preprocess, forward, cam, total
+    backend: str = "torch"  # "torch" or "onnxruntime"
 
 
 @dataclass
@@ -54,14 +56,28 @@ class FileResult:
 
 
 class Predictor:
-    """Scores images with one bundle on one device (``auto``: CUDA → MPS → CPU)."""
+    """Scores images with one bundle on one device (``auto``: CUDA → MPS → CPU).
 
-    def __init__(self, bundle: Bundle | str | Path, device: str = "auto", channels_last: bool = True) -> None:
+    ``backend``: ``auto`` uses ONNX Runtime on the CPU when it is installed and agrees with torch (see
+    ``engine.onnx_backend``), else torch (channels_last on the CPU); ``torch`` forces torch. ``threads``:
+    CPU threads for inference (default: every usable CPU). After :meth:`load`, ``backend`` says which runs
+    and ``backend_note`` why ONNX Runtime is not used, if it is not.
+    """
+
+    def __init__(self, bundle: Bundle | str | Path, device: str = "auto", backend: str = "auto",
+                 threads: int | None = None) -> None:
+        if backend not in ("auto", "torch"):
+            raise ValueError(f"backend {backend!r} is not one of auto, torch")
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.card = self.bundle.card
         self.device = pick_device(device)
-        self.channels_last = channels_last and self.device.type == "cpu"
+        self.channels_last = self.device.type == "cpu"
+        self.threads = threads
+        self.backend = "torch"
+        self.backend_note = "" if backend == "auto" else "torch asked for"
+        self._want_onnx = backend == "auto" and self.device.type == "cpu"
         self._model: ChestNet | None = None
+        self._onnx: OnnxForward | None = None
         self._lock = threading.Lock()
 
     @property
@@ -77,24 +93,42 @@ class Predictor:
             if self._model is not None:
                 return
             if self.device.type == "cpu":
-                configure_cpu_threads()
+                self.threads = configure_cpu_threads(self.threads)
             model = load_model(self.bundle).to(self.device)
-            if self.channels_last:
+            if self._want_onnx:
+                self._onnx = self._onnx_forward(model)
+            if self.channels_last and self._onnx is None:
                 model = model.to(memory_format=torch.channels_last)
             self._model = model
             size = self.card.input_size
             self._run(torch.zeros(1, 1, size, size), with_cams=True)
 
+    def _onnx_forward(self, model: ChestNet) -> OnnxForward | None:
+        if not onnx_runtime_installed():
+            self.backend_note = "onnxruntime not installed"
+            return None
+        key = self.card.weights_sha256 or sha256_of(self.bundle.weights_path)
+        try:
+            forward = OnnxForward(model, self.card.input_size, key[:32], self.threads or 1)
+        except OnnxUnavailableError as exc:
+            self.backend_note = str(exc)
+            return None
+        self.backend = "onnxruntime"
+        return forward
+
     def _run(self, batch: torch.Tensor, with_cams: bool) -> tuple[np.ndarray, np.ndarray | None, dict]:
         """Scores (N, K) and CAMs (N, K, h, w) for a preprocessed batch, with forward/cam ms."""
         model = self._model
         assert model is not None
-        batch = batch.to(self.device)
-        if self.channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
         start = time.perf_counter()
         with torch.inference_mode():
-            logits, maps = model.forward_with_maps(batch)
+            if self._onnx is not None:
+                logits, maps = self._onnx(batch)
+            else:
+                batch = batch.to(self.device)
+                if self.channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                logits, maps = model.forward_with_maps(batch)
             scores = self._activate(logits.float()).cpu().numpy()
         forward_done = time.perf_counter()
         cams = None
@@ -150,6 +184,7 @@ class Predictor:
             geometry=geometry,
             device=str(self.device),
             timings=dict(timings),
+            backend=self.backend,
         )
 
     def predict_many(self, paths: Iterable[str | Path], with_cams: bool = True,
