@@ -30,13 +30,18 @@ def _pr_auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else None
 
 
-def one_vs_rest(task: str, y: np.ndarray, p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Binary labels and scores of ``classes[k]`` against the rest (binary: k must be the positive class)."""
+def labels_of(task: str, y: np.ndarray, k: int) -> np.ndarray:
+    """0/1 labels of scored class ``k`` against the rest (binary: the positive class)."""
     if task == "binary":
-        return y.astype(int), p
+        return y.astype(int)
     if task == "multiclass":
-        return (y == k).astype(int), p[:, k]
-    return y[:, k].astype(int), p[:, k]
+        return (y == k).astype(int)
+    return y[:, k].astype(int)
+
+
+def one_vs_rest(task: str, y: np.ndarray, p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Binary labels and scores of scored class ``k`` against the rest."""
+    return labels_of(task, y, k), (p if task == "binary" else p[:, k])
 
 
 def scored_classes(task: str, classes: list[str]) -> list[str]:
@@ -79,6 +84,11 @@ def predicted_labels(task: str, p: np.ndarray, thresholds: list[float]) -> np.nd
     if task == "multiclass":
         return p.argmax(axis=1)
     return (p >= np.asarray(thresholds, dtype=p.dtype)).astype(int)
+
+
+def auc_defined(task: str, classes: list[str], y: np.ndarray) -> bool:
+    """True when at least one scored class has both positive and negative examples in ``y``."""
+    return any(len(np.unique(labels_of(task, y, k))) == 2 for k in range(len(scored_classes(task, classes))))
 
 
 def macro_auc(task: str, classes: list[str], y: np.ndarray, p: np.ndarray) -> float | None:

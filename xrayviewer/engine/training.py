@@ -340,13 +340,7 @@ class Trainer:
                 running, seen = 0.0, 0
             for step in range(start_step, steps):
                 if dist_utils.any_rank(self.cancel.is_set(), self.ctx):
-                    self._save(LAST, self._checkpoint_state(epoch, step, running, seen))
-                    self.emit(
-                        Message("info", f"cancelled: checkpoint saved; continue with --resume {self.run_dir}")
-                    )
-                    self.emit(RunFinished("cancelled", str(self.run_dir), best_epoch=self.best_epoch))
-                    dist_utils.finish(self.ctx)
-                    return RunResult("cancelled", self.run_dir, best_epoch=self.best_epoch)
+                    return self._cancelled(self._checkpoint_state(epoch, step, running, seen))
                 index = order[step * config.batch_size : (step + 1) * config.batch_size]
                 x, y = train.batch(index, self.device)
                 loss = self._step(net, loss_fn, augment_batch(x, config.augment, self.augment_rng), y)
@@ -358,56 +352,58 @@ class Trainer:
                     )
                 )
             start_step = 0
-            seconds = time.perf_counter() - began
-            dist_utils.sync_buffers(self.model, self.ctx)
-            val_loss, val_auc = self._validate(data, loss_fn)
-            val_loss, val_auc = dist_utils.broadcast((val_loss, val_auc), self.ctx)
-            metric = val_loss if config.optim.early_stop_metric == "loss" or val_auc is None else val_auc
-            if config.optim.schedule == "plateau":
-                self.scheduler.step(metric)
-            best = self._improved(metric)
-            if best:
-                self.best_metric, self.best_epoch, self.bad_epochs = metric, epoch + 1, 0
-                self._save(BEST, {"epoch": epoch + 1, "metric": metric, "model": self.model.state_dict()})
-            else:
-                self.bad_epochs += 1
-            lr = self.optimizer.param_groups[0]["lr"]
-            train_loss = running / max(seen, 1)
-            self.history.append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": train_loss,
-                    "val_loss": val_loss,
-                    "val_auc": val_auc,
-                    "lr": lr,
-                    "seconds": seconds,
-                }
-            )
-            self._save(LAST, self._checkpoint_state(epoch + 1, 0, 0.0, 0))
-            self.emit(
-                EpochEnded(
-                    epoch + 1,
-                    config.epochs,
-                    train_loss,
-                    val_loss,
-                    val_auc,
-                    lr,
-                    best,
-                    seconds,
-                    seen * self.ctx.world_size / max(seconds, 1e-9),
-                )
-            )
-            if (
-                config.optim.patience
-                and self.bad_epochs >= config.optim.patience
-                and epoch + 1 < config.epochs
+            if self._end_epoch(
+                data, loss_fn, epoch, running / max(seen, 1), seen, time.perf_counter() - began
             ):
-                self.emit(
-                    Message("info", f"early stop: no validation improvement for {self.bad_epochs} epochs")
-                )
                 status = "early_stopped"
                 break
         return self._finish(data, status)
+
+    def _cancelled(self, state: dict[str, Any]) -> RunResult:
+        """Save the mid-epoch state (``--resume`` continues from it) and end the run."""
+        self._save(LAST, state)
+        self.emit(Message("info", f"cancelled: checkpoint saved; continue with --resume {self.run_dir}"))
+        self.emit(RunFinished("cancelled", str(self.run_dir), best_epoch=self.best_epoch))
+        dist_utils.finish(self.ctx)
+        return RunResult("cancelled", self.run_dir, best_epoch=self.best_epoch)
+
+    def _end_epoch(
+        self, data: PreparedData, loss_fn: nn.Module, epoch: int, train_loss: float, seen: int, seconds: float
+    ) -> bool:
+        """Validate, step the plateau schedule, keep the best weights, checkpoint, report; True: stop."""
+        config = self.config
+        dist_utils.sync_buffers(self.model, self.ctx)
+        val_loss, val_auc = dist_utils.broadcast(self._validate(data, loss_fn), self.ctx)
+        metric = val_loss if config.optim.early_stop_metric == "loss" else val_auc
+        if config.optim.schedule == "plateau":
+            self.scheduler.step(metric)
+        best = self._improved(metric)
+        if best:
+            self.best_metric, self.best_epoch, self.bad_epochs = metric, epoch + 1, 0
+            self._save(BEST, {"epoch": epoch + 1, "metric": metric, "model": self.model.state_dict()})
+        else:
+            self.bad_epochs += 1
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "val_auc": val_auc,
+                "lr": lr,
+                "seconds": seconds,
+            }
+        )
+        self._save(LAST, self._checkpoint_state(epoch + 1, 0, 0.0, 0))
+        rate = seen * self.ctx.world_size / max(seconds, 1e-9)
+        self.emit(
+            EpochEnded(epoch + 1, config.epochs, train_loss, val_loss, val_auc, lr, best, seconds, rate)
+        )
+        patience = config.optim.patience
+        if patience and self.bad_epochs >= patience and epoch + 1 < config.epochs:
+            self.emit(Message("info", f"early stop: no validation improvement for {self.bad_epochs} epochs"))
+            return True
+        return False
 
     def _step(self, net: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         """One optimisation step (AMP and channels_last on CUDA, gradient clipping); returns the loss."""

@@ -9,13 +9,14 @@ import torch
 from xrayviewer.engine.datasets import DatasetError, DatasetSummary, Sample, read_samples, summarize
 from xrayviewer.engine.events import CacheProgress, Callback, Message
 from xrayviewer.engine.image_cache import preload
+from xrayviewer.engine.metrics import auc_defined
 from xrayviewer.engine.splits import assign_splits
 from xrayviewer.engine.train_config import TrainConfig
 
 
 @dataclass
 class SplitData:
-    """One split's preprocessed images (float16, CPU) and targets."""
+    """One split's preprocessed images (float32, CPU) and targets."""
 
     samples: list[Sample]
     images: torch.Tensor
@@ -112,4 +113,10 @@ def prepare_data(config: TrainConfig, emit: Callback) -> PreparedData:
         empty = [c for c in classes if not train_counts.get(c)]
         if empty:
             raise DatasetError(f"class {empty[0]!r} has no readable training images")
+    val = splits["val"]
+    if not auc_defined(config.task, classes, val.targets.numpy().astype(int)):
+        raise DatasetError(
+            f"the val split ({len(val.samples)} images) lacks a class, so ROC-AUC, thresholds and "
+            "calibration cannot be computed; give more validation images (split.val_fraction)"
+        )
     return PreparedData(classes, splits, summary)
