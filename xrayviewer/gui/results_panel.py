@@ -150,7 +150,8 @@ class ResultsPanel(QWidget):
             self.rows[name] = (label, bar, verdict)
         total_ms = float(prediction.timings.get("total", 0.0))
         self.model_info.setText(
-            f"<b>{prediction.model}</b> v{prediction.version} · {prediction.device} · {total_ms:.0f} ms"
+            f"<b>{prediction.model}</b> v{prediction.version} · {prediction.device} "
+            f"({prediction.backend}) · {total_ms:.0f} ms"
             "<br><u>Model card</u> (hover for data, metrics, limits)"
         )
         self.model_info.setToolTip(card_tooltip or "No model card details available.")

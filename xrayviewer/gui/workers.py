@@ -52,8 +52,6 @@ class LoadedImage:
 
 def load_predictor(model: str | None = None, device: str = "auto") -> Any:
     """The engine's ``Predictor`` for the installed bundle named ``model`` (or the first one found)."""
-    import torch
-
     from xrayviewer.engine.bundle import BundleError, find_bundles
     from xrayviewer.engine.devices import usable_cpus
     from xrayviewer.engine.predictor import Predictor
@@ -69,12 +67,11 @@ def load_predictor(model: str | None = None, device: str = "auto") -> Any:
         )
     chosen = next((b for b in bundles if model and b.name == model), bundles[0])
     try:
-        predictor = Predictor(chosen, device=device)
+        # on the CPU, leave one core to the UI thread: inference stays in the background
+        predictor = Predictor(chosen, device=device, threads=max(1, usable_cpus() - 1))
         predictor.load()
     except (BundleError, ValueError) as exc:  # ValueError: the chosen device is not available
         raise ModelUnavailableError(f"The model {chosen.name!r} could not be loaded: {exc}") from exc
-    if predictor.device.type == "cpu":  # leave one core to the UI thread (inference stays in the background)
-        torch.set_num_threads(max(1, usable_cpus() - 1))
     return predictor
 
 
