@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -189,3 +192,25 @@ def test_multilabel_nih_without_given_splits(shared_data, tmp_path):
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert set(metrics["test"]["per_class"]) == {"Cardiomegaly", "Effusion"}
     assert np.array(metrics["test"]["confusion_matrix"]).shape == (2, 2, 2)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(shared_data, tmp_path):
+    config = tiny_config(shared_data, tmp_path, epochs=50)
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(config.resolved()))
+    command = [sys.executable, "-m", "xrayviewer", "--train", "--config", str(path), "--events", "json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if json.loads(line)["event"] == "batch":
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-1000:]
+    assert "Traceback" not in err
+    last = json.loads(out.splitlines()[-1])
+    assert (last["event"], last["status"]) == ("run_end", "cancelled")
+    (run,) = (tmp_path / "runs").iterdir()
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["epoch"] < 50 and "model" in state
