@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="parent folder for the run directory (default runs/)")
     parser.add_argument("--name", help="model name (run directory prefix and bundle name)")
     parser.add_argument(
+        "--limit-per-class", type=int, metavar="N", help="at most N images per split and class (quick runs)"
+    )
+    parser.add_argument(
         "--init-from", metavar="BUNDLE", help="installed bundle name or folder to fine-tune from"
     )
     parser.add_argument(
@@ -85,6 +88,7 @@ def _config(args: argparse.Namespace):
         ("lr", config.optim, "lr"),
         ("arch", config.model, "arch"),
         ("init_from", config.model, "init_from"),
+        ("limit_per_class", config.data, "limit_per_class"),
     ):
         value = getattr(args, flag)
         if value is not None:
