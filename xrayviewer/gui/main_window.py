@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
         self.cam.visibilityChanged.connect(self.view.set_overlay_visible)
         self.cam.opacityChanged.connect(self._opacity_changed)
         self.cam.findingChosen.connect(self._finding_chosen)
-        self.thumbnails.fileActivated.connect(self.open_file)
+        self.thumbnails.fileActivated.connect(self._thumbnail_chosen)
 
     def _connect_worker(self) -> None:
         w = self.worker.worker
@@ -277,6 +277,12 @@ class MainWindow(QMainWindow):
         """Decode ``path`` in the background; the current image stays until the new one is ready."""
         self._request = self.worker.request_open(path)
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
+
+    def _thumbnail_chosen(self, path: str) -> None:
+        if (
+            self.loaded is None or Path(path) != self.loaded.path
+        ):  # a click on the shown image keeps its state
+            self.open_file(path)
 
     def open_dialog(self) -> None:
         """File ▸ Open."""
