@@ -16,9 +16,9 @@ import torch
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from xrayviewer.cli.main import main
-from xrayviewer.engine.bundle import load_bundle
+from xrayviewer.engine.bundle import load_bundle, load_model
 from xrayviewer.engine.checkpoints import load_checkpoint
-from xrayviewer.engine.events import BatchEnded, EpochEnded, Event
+from xrayviewer.engine.events import BatchEnded, EpochEnded, Event, Message
 from xrayviewer.engine.predictor import Predictor
 from xrayviewer.engine.train_config import TrainConfig, config_from_dict
 from xrayviewer.engine.training import train
@@ -214,3 +214,18 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(shared_data, tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["epoch"] < 50 and "model" in state
+
+
+def test_fine_tuning_starts_from_an_installed_bundle(shared_data, tmp_path, finished_run):
+    source = finished_run[0].bundle_dir
+    config = tiny_config(shared_data, tmp_path, epochs=1)
+    config.model.arch, config.model.init_from = "xrv-densenet121", str(source)  # the bundle's arch wins
+    config.optim.lr = 1e-12  # (almost) no update: the start must be the source weights
+    config.augment.rotation_deg = 0.0
+    messages: list[str] = []
+    result = train(config, [lambda e: messages.append(e.text) if isinstance(e, Message) else None])
+    assert any("initialised" in m and "new head" not in m for m in messages)
+    tuned = load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["model"]
+    start = load_model(load_bundle(source)).state_dict()
+    assert torch.allclose(tuned["classifier.weight"], start["classifier.weight"], atol=1e-6)
+    assert load_bundle(result.bundle_dir).card.architecture == "tiny-densenet"
