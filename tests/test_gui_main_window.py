@@ -17,7 +17,7 @@ from PySide6.QtCore import QSettings, Qt
 from xrayviewer.gui.export import export_png
 from xrayviewer.gui.metadata_panel import MASK
 from xrayviewer.gui.results_panel import DISCLAIMER
-from xrayviewer.gui.workers import ModelUnavailableError
+from xrayviewer.gui.workers import ModelUnavailableError, load_predictor
 from xrayviewer.imaging import lut, open_image
 
 
@@ -221,3 +221,16 @@ def test_view_shortcuts_and_drop(qtbot, tmp_path, tiny_bundle, small_png, chest)
     qtbot.keyClick(window, Qt.Key.Key_Home)
     assert window.view.orientation() == (0, False, False)
     assert window.settings.recent_files[0] == str(chest)
+
+
+def test_real_model_lookup_with_nothing_installed_says_so(qtbot, tmp_path, monkeypatch, chest):
+    from xrayviewer.engine import bundle as bundle_mod
+
+    monkeypatch.setattr(bundle_mod, "models_search_path", lambda extra=(): [tmp_path / "none", *extra])
+    monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv-cache"))
+    window = make_window(qtbot, tmp_path, load_predictor)
+    with qtbot.waitSignal(window.worker.worker.predictionFailed, timeout=WAIT_MS) as failed:
+        window.open_paths([str(chest)])
+    assert failed.args[1].startswith("No model installed")
+    qtbot.waitUntil(lambda: window.results.status.text() == failed.args[1], timeout=WAIT_MS)
+    assert not window.results.rows and window.prediction is None
