@@ -132,8 +132,10 @@ def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(shared_data, 
 
 
 def test_cli_errors_before_training_and_dry_run(shared_data, tmp_path, capsys):
-    assert main(["train", "--data", str(tmp_path / "missing"), "--epochs", "1"]) == 2
+    out = tmp_path / "runs"
+    assert main(["train", "--data", str(tmp_path / "missing"), "--epochs", "1", "--out", str(out)]) == 2
     assert "data folder not found" in capsys.readouterr().err
+    assert not out.exists()  # nothing written for a run that never started
     one_class = tmp_path / "one" / "NORMAL"
     one_class.mkdir(parents=True)
     for path in sorted((shared_data / "kermany" / "images").glob("IM-00*"))[:3]:

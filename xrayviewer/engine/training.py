@@ -295,15 +295,15 @@ class Trainer:
     def run(self) -> RunResult:
         """Prepare, train, evaluate, report; returns when done, early-stopped or cancelled."""
         config = self.config
+        try:
+            data = self._prepare()  # bad data raises here, before the run folder exists
+        except _Cancelled:
+            self.emit(RunFinished("cancelled", str(self.run_dir)))
+            return RunResult("cancelled", self.run_dir)
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / CONFIG_FILE).write_text(json.dumps(config.resolved(), indent=2) + "\n")
             self.callbacks.append(LogFile(self.run_dir / "train.log"))
-        try:
-            data = self._prepare()
-        except _Cancelled:
-            self.emit(RunFinished("cancelled", str(self.run_dir)))
-            return RunResult("cancelled", self.run_dir)
         train = data.splits["train"]
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
