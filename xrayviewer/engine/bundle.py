@@ -226,7 +226,8 @@ def load_bundle(path_or_name: str | Path, extra_dirs: Iterable[str | Path] = ())
         if bundle.name == str(path_or_name):
             return bundle
     known = ", ".join(b.name for b in bundles) or "none installed"
-    raise BundleError(f"no model bundle named or at {str(path_or_name)!r} (installed: {known})")
+    hint = f"; {xrv_missing_message()}" if str(path_or_name) == f"xrv-{XRV_WEIGHTS}" else ""
+    raise BundleError(f"no model bundle named or at {str(path_or_name)!r} (installed: {known}){hint}")
 
 
 def load_model(bundle: Bundle) -> ChestNet:

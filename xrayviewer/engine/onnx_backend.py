@@ -45,12 +45,14 @@ class _LogitsAndMaps(nn.Module):
 class OnnxForward:
     """``(logits, maps) = forward(batch)`` through an ONNX Runtime session on the CPU."""
 
-    def __init__(self, model: ChestNet, size: int, cache_key: str, threads: int) -> None:
+    def __init__(self, model: ChestNet, size: int, cache_key: str, threads: int,
+                 cache_dir: Path | None = None) -> None:
         if not onnx_runtime_installed():
             raise OnnxUnavailableError("onnxruntime/onnx are not installed")
         import onnxruntime
 
-        path = _cache_dir() / f"{cache_key}-{size}px-opset{OPSET}-torch{torch.__version__}.onnx"
+        name = f"{cache_key}-{size}px-opset{OPSET}-torch{torch.__version__}.onnx"
+        path = (cache_dir or _cache_dir()) / name
         if not path.is_file():
             _export(model, size, path)
         options = onnxruntime.SessionOptions()
