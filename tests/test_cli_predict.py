@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 from engine_helpers import make_bundle
 
 from xrayviewer.cli.main import main
@@ -123,3 +124,10 @@ def test_models_lists_one_line_per_bundle(bundle, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith("cli-tiny 0.0-test: multilabel")
     assert lines[0].endswith(f"[custom] {bundle.path}")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device_is_a_clear_error(bundle, films, capsys):
+    assert main(["predict", str(films[0]), "--model", str(bundle.path), "--device", "cuda", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "'cuda' was asked for but is not available" in captured.err
