@@ -203,3 +203,11 @@ def test_shared_png_and_jpeg_render_their_values_unchanged(shared_data: Path) ->
         assert (image.window.center, image.window.width) == (128.0, 256.0)
         np.testing.assert_allclose(render(image), raw / 255.0, atol=1e-6)
         np.testing.assert_array_equal(to_uint8(render(image)), raw)
+
+
+def test_zero_pixel_spacing_is_flagged_not_calibrated(shared_data):
+    from xrayviewer.imaging import open_image
+
+    image = open_image(shared_data / "dicom" / "nema_rg1_cr_chest_mono1_j2k_lossy.dcm")
+    assert image.pixel_spacing is None
+    assert image.metadata["Pixel spacing (mm)"].endswith("(not calibrated)")

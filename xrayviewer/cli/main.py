@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import multiprocessing
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +55,7 @@ def _run_command(name: str, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xrayviewer`` command line; returns the process exit status."""
+    multiprocessing.freeze_support()  # the viewer decodes in spawned processes; needed in a PyInstaller build
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
         return _run_command(argv[0], argv[1:])

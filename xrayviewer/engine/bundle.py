@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +61,7 @@ class ModelCard:
     training_config: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     engine_version: str = __version__
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     weights_file: str = WEIGHTS_FILE
     weights_sha256: str = ""  # filled by save_bundle
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from xrayviewer.engine.preprocess import PreprocessRecipe
 

@@ -56,6 +56,17 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+def _positive(value: object) -> bool:
+    try:
+        return float(value) > 0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_values(value: object) -> list[object]:
+    return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+
+
 def _collect(ds: Dataset, tags: tuple[tuple[str, str], ...]) -> dict[str, str]:
     out = {}
     for label, keyword in tags:
@@ -69,6 +80,10 @@ def _collect(ds: Dataset, tags: tuple[tuple[str, str], ...]) -> dict[str, str]:
 def display_metadata(ds: Dataset) -> dict[str, str]:
     """The de-identified subset of the header for display (see module docstring)."""
     out = _collect(ds, DISPLAY_TAGS)
+    for label, keyword in DISPLAY_TAGS:
+        spacing = keyword.endswith("PixelSpacing") and label in out
+        if spacing and not any(_positive(v) for v in _as_values(ds.get(keyword))):
+            out[label] += " (not calibrated)"
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax:
         out["Transfer syntax"] = syntax.name
