@@ -50,6 +50,7 @@ def tiny_config(shared_data: Path, tmp_path: Path, **top) -> TrainConfig:
         "preprocess": {"size": 64},
         "model": {"arch": "tiny-densenet"},
         "eval": {"bootstrap": 50, "cam_grid": 2},
+        "card": {"licence": "CC BY 4.0 (Kermany et al. 2018)", "limitations": "pediatric AP films only"},
     }
     values.update(top)
     return config_from_dict(values)
@@ -89,6 +90,12 @@ def test_run_writes_everything_and_the_bundle_loads_in_the_predictor(finished_ru
         "normal": 7,
         "pneumonia": 7,
     }
+    card = bundle.card
+    assert card.limitations == "pediatric AP films only"
+    assert card.training_data["licence"].startswith("CC BY 4.0")
+    assert card.training_data["hardware"].startswith("CPU") and card.training_data["epochs_run"] == 2
+    assert card.training_data["train_seconds"] > 0
+    assert sum(map(sum, card.metrics["confusion_matrix"])) == card.metrics["n"] == 14
     with open(run / "predictions.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["split"] == "test"]
     predictor = Predictor(bundle, device="cpu")

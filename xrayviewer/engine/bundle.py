@@ -60,6 +60,7 @@ class ModelCard:
     training_data: dict[str, Any] = field(default_factory=dict)  # sources, licences, counts
     training_config: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    limitations: str = ""  # where the model must not be trusted; shown with its results
     engine_version: str = __version__
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     weights_file: str = WEIGHTS_FILE

@@ -42,3 +42,20 @@ def configure_cpu_threads(threads: int | None = None) -> int:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+def hardware_description(device: torch.device) -> str:
+    """One line for model cards: the accelerator's name, or the CPU model and how many CPUs were usable."""
+    import platform
+
+    import torch
+
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{device.type.upper()}: {cpu}, {usable_cpus()} usable CPUs"

@@ -123,6 +123,15 @@ class EvalConfig:
 
 
 @dataclass
+class CardConfig:
+    """What the model card says about the data and the model's limits (shown in the app's tooltip)."""
+
+    data_description: str = ""  # e.g. "Kermany et al. 2018 pediatric chest X-rays, Guangzhou, ages 1-5"
+    licence: str = ""  # the training data's licence and required citation
+    limitations: str = ""  # where the model must not be trusted
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run needs; ``resolved()`` is what the run directory records."""
 
@@ -142,6 +151,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    card: CardConfig = field(default_factory=CardConfig)
 
     def validate(self) -> None:
         """Raise ConfigError for values that cannot work, before anything is read or trained."""

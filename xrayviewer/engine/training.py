@@ -27,7 +27,7 @@ from xrayviewer.engine.augment import augment_batch
 from xrayviewer.engine.bundle import BundleError, ModelCard, load_bundle, load_model, save_bundle
 from xrayviewer.engine.calibration import fit_temperature, probabilities
 from xrayviewer.engine.checkpoints import BEST, LAST, load_checkpoint, save_checkpoint
-from xrayviewer.engine.devices import pick_device
+from xrayviewer.engine.devices import hardware_description, pick_device
 from xrayviewer.engine.events import (
     BatchEnded,
     Callback,
@@ -522,10 +522,18 @@ class Trainer:
                 "accuracy": test["accuracy"],
                 "sensitivity": test["recall"],
                 "specificity": test["specificity"],
+                "precision": test["precision"],
+                "f1": test["f1"],
+                "confusion_matrix": test["confusion_matrix"],
                 "val_auroc": metrics["val"]["auc_macro"],
             },
             training_data={
                 "source": Path(source).name,
+                "description": config.card.data_description,
+                "licence": config.card.licence,
+                "hardware": hardware_description(self.device),
+                "train_seconds": round(sum(float(h.get("seconds", 0.0)) for h in self.history), 1),
+                "epochs_run": len(self.history),
                 "classes": data.classes,
                 "counts": data.summary.counts,
                 "patients": data.summary.patients,
@@ -534,6 +542,7 @@ class Trainer:
             training_config=config.resolved(),
             description=f"{config.task} {', '.join(names)} trained by xrayviewer train (best epoch "
             f"{self.best_epoch})",
+            limitations=config.card.limitations,
         )
 
 

@@ -362,7 +362,7 @@ class MainWindow(QMainWindow):
         if request_id != self._request or request_id != self._shown_request:
             return
         self.prediction = prediction
-        self.results.show_prediction(prediction, card_tooltip(card))
+        self.results.show_prediction(prediction, card_tooltip(card), getattr(card, "limitations", ""))
         self.cam.set_findings(list(prediction.classes), prediction.top)
         self.resultsShown.emit(prediction)
 

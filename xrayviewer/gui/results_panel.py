@@ -5,6 +5,7 @@ State in (``show_busy``, ``show_prediction``, ``show_message``); it never comput
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
@@ -58,6 +59,8 @@ def card_tooltip(card: Any) -> str:
     parts = [f"<b>{card.name}</b> v{card.version}: {card.summary()}"]
     if card.description:
         parts.append(card.description)
+    if getattr(card, "limitations", ""):
+        parts.append(f"<b>Limits:</b> {card.limitations}")
     if card.training_data:
         parts.append("<b>Data:</b> " + "; ".join(f"{k}: {v}" for k, v in card.training_data.items()))
     if card.metrics:
@@ -125,7 +128,7 @@ class ResultsPanel(QWidget):
         self.busy.hide()
         self.status.setText(text)
 
-    def show_prediction(self, prediction: Any, card_tooltip: str = "") -> None:
+    def show_prediction(self, prediction: Any, card_tooltip: str = "", limitations: str = "") -> None:
         """One row per finding, highest score first, and the model's name, version, device and time."""
         self._clear_rows()
         self.busy.hide()
@@ -149,9 +152,15 @@ class ResultsPanel(QWidget):
                 self.grid.addWidget(widget, row, column)
             self.rows[name] = (label, bar, verdict)
         total_ms = float(prediction.timings.get("total", 0.0))
+        limits = (
+            f"<br><span style='color:#e0a040'>Limits: {html.escape(limitations)}</span>"
+            if limitations
+            else ""
+        )
         self.model_info.setText(
             f"<b>{prediction.model}</b> v{prediction.version} · {prediction.device} "
             f"({prediction.backend}) · {total_ms:.0f} ms"
             "<br><u>Model card</u> (hover for data, metrics, limits)"
+            + limits
         )
         self.model_info.setToolTip(card_tooltip or "No model card details available.")
