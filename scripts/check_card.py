@@ -1,0 +1,75 @@
+"""Re-score a labelled split with `xrayviewer predict --json` and compare with the bundle's model card.
+
+Proves that the numbers a card states come out of the shipped product path (CLI → Predictor), not only out
+of the training run. Example (repository root, shared data beside it):
+
+    .venv/bin/python scripts/check_card.py models/pneumonia --labels ../shared/data/kermany/labels.csv \\
+        --images ../shared/data/kermany/images --split test --label-column label
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
+
+from xrayviewer.engine.bundle import load_bundle
+
+
+def _rows(args: argparse.Namespace) -> list[tuple[str, str]]:
+    mapping = dict(item.split("=", 1) for item in args.map)
+    with open(args.labels, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if not args.split or r.get("split") == args.split]
+    column = args.label_column
+    return [(str(Path(args.images) / r["file"]), mapping.get(r[column], r[column])) for r in rows]
+
+
+def main() -> int:
+    """Print the card's test metrics beside the ones recomputed from `xrayviewer predict --json`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle")
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--images", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--map", nargs="*", default=[], metavar="RAW=CLASS", help="label renames")
+    args = parser.parse_args()
+    card = load_bundle(args.bundle).card
+    rows = _rows(args)
+    cmd = [sys.executable, "-m", "xrayviewer", "predict", "--json", "--model", args.bundle]
+    out = subprocess.run(cmd + [p for p, _ in rows], capture_output=True, text=True, check=False).stdout
+    results = {Path(r["file"]).name: r for r in map(json.loads, out.splitlines())}
+    errors = [r for r in results.values() if r["error"]]
+    names = card.classes
+    scores = np.array([[results[Path(p).name]["scores"][c] for c in names] for p, _ in rows])
+    if card.task == "binary":
+        y = np.array([label == names[0] for _, label in rows], dtype=int)
+        pred = np.array([names[0] in results[Path(p).name]["positive"] for p, _ in rows], dtype=int)
+        ours = {
+            "auroc": roc_auc_score(y, scores[:, 0]),
+            "accuracy": accuracy_score(y, pred),
+            "sensitivity": recall_score(y, pred),
+            "specificity": recall_score(y, pred, pos_label=0),
+        }
+    else:
+        y = np.array([names.index(label) for _, label in rows])
+        ours = {
+            "auroc": roc_auc_score(y, scores, multi_class="ovr", average="macro"),
+            "accuracy": accuracy_score(y, scores.argmax(1)),
+        }
+    print(f"{card.name} {card.version}: {len(rows)} images of split {args.split!r}, {len(errors)} unreadable")
+    for key, value in ours.items():
+        stated = card.metrics.get(key)
+        stated_text = f"{stated:.4f}" if isinstance(stated, (int, float)) else "-"
+        print(f"  {key:<12} predict --json {value:.4f}   card {stated_text}")
+    return 0 if not errors else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
