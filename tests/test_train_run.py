@@ -80,6 +80,7 @@ def test_run_writes_everything_and_the_bundle_loads_in_the_predictor(finished_ru
         "plots/curves.png",
         "plots/roc_test.png",
         "plots/confusion_test.png",
+        "plots/reliability_test.png",
         "plots/cam_grid.png",
     ):
         assert (run / name).is_file(), name

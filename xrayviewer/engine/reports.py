@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # never a window: this runs headless and in worker thread
 
 import numpy as np
 from matplotlib import pyplot as plt
+from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
 from xrayviewer.engine.bundle import Bundle
@@ -47,6 +48,21 @@ def plot_roc(task: str, classes: list[str], y: np.ndarray, p: np.ndarray, title:
         if len(np.unique(yk)) == 2:
             RocCurveDisplay.from_predictions(yk, pk, name=name, ax=ax)
     ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_reliability(
+    task: str, classes: list[str], y: np.ndarray, p: np.ndarray, title: str, path: Path, bins: int = 10
+) -> None:
+    """Reliability diagram of the calibrated scores, one curve per scored class (quantile bins)."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for k, name in enumerate(scored_classes(task, classes)):
+        yk, pk = one_vs_rest(task, y, p, k)
+        if len(np.unique(yk)) == 2:
+            CalibrationDisplay.from_predictions(yk, pk, n_bins=bins, strategy="quantile", name=name, ax=ax)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -203,7 +219,9 @@ def write_report(
         cm = (f"Confusion matrix ({split})", f"{PLOTS}/confusion_{split}.png")
         pred = predicted_labels(task, scores[split], thresholds)
         plot_confusion(task, classes, labels[split], pred, cm[0], run_dir / cm[1])
-        plots += [roc, cm]
+        rel = (f"Reliability of the calibrated scores ({split})", f"{PLOTS}/reliability_{split}.png")
+        plot_reliability(task, classes, labels[split], scores[split], rel[0], run_dir / rel[1])
+        plots += [roc, cm, rel]
     if cam_images > 0:
         test = data.splits["test"].samples[:: max(1, len(data.splits["test"].samples) // cam_images)][
             :cam_images
