@@ -420,7 +420,7 @@ class Trainer:
         self.scaler.update()
         if self.config.optim.schedule == "cosine":
             self.scheduler.step()
-        return float(loss)
+        return float(loss.detach())
 
     def _apply_phase2_lr(self) -> None:
         """Plateau/constant schedules: lower the learning rate once when the backbone is unfrozen."""
