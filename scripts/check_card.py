@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
 
 from xrayviewer.engine.bundle import load_bundle
+from xrayviewer.engine.metrics import evaluate
 
 
 def _rows(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -46,23 +46,17 @@ def main() -> int:
     out = subprocess.run(cmd + [p for p, _ in rows], capture_output=True, text=True, check=False).stdout
     results = {Path(r["file"]).name: r for r in map(json.loads, out.splitlines())}
     errors = [r for r in results.values() if r["error"]]
-    names = card.classes
-    scores = np.array([[results[Path(p).name]["scores"][c] for c in names] for p, _ in rows])
-    if card.task == "binary":
-        y = np.array([label == names[0] for _, label in rows], dtype=int)
-        pred = np.array([names[0] in results[Path(p).name]["positive"] for p, _ in rows], dtype=int)
-        ours = {
-            "auroc": roc_auc_score(y, scores[:, 0]),
-            "accuracy": accuracy_score(y, pred),
-            "sensitivity": recall_score(y, pred),
-            "specificity": recall_score(y, pred, pos_label=0),
-        }
+    classes = card.classes
+    scores = np.array([[results[Path(p).name]["scores"][c] for c in classes] for p, _ in rows])
+    if card.task == "binary":  # the engine's convention: labels 0/1, scores of the one (positive) class
+        y, p = np.array([label == classes[0] for _, label in rows], dtype=int), scores[:, 0]
+        classes = ["other", *classes]
     else:
-        y = np.array([names.index(label) for _, label in rows])
-        ours = {
-            "auroc": roc_auc_score(y, scores, multi_class="ovr", average="macro"),
-            "accuracy": accuracy_score(y, scores.argmax(1)),
-        }
+        y, p = np.array([classes.index(label) for _, label in rows]), scores
+    metrics = evaluate(card.task, classes, y, p, list(card.thresholds.values()), bootstrap=0)
+    ours = {"auroc": metrics["auc_macro"], "accuracy": metrics["accuracy"]}
+    if card.task == "binary":
+        ours |= {"sensitivity": metrics["recall"], "specificity": metrics["specificity"]}
     print(f"{card.name} {card.version}: {len(rows)} images of split {args.split!r}, {len(errors)} unreadable")
     for key, value in ours.items():
         stated = card.metrics.get(key)
