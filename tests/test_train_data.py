@@ -61,16 +61,18 @@ def test_class_folders_honour_given_splits(tmp_path, kermany_rows):
     assert any("train" in line for line in summary.lines())
 
 
-def test_csv_label_mapping_multiclass_from_subtype(kermany_rows, shared_data):
-    config = DataConfig(
-        csv=str(shared_data / "kermany" / "labels.csv"),
-        image_dir=str(shared_data / "kermany" / "images"),
-        label_column="subtype",
-        patient_column="patient",
-        split_column="split",
-        label_map={"bacteria": "bacterial", "virus": "viral"},
-        patient_scope="split",
+def kermany_config(shared_data: Path, **overrides) -> DataConfig:
+    """The shared Kermany CSV with its given splits and per-split patient ids."""
+    folder = shared_data / "kermany"
+    return DataConfig(
+        csv=str(folder / "labels.csv"), image_dir=str(folder / "images"), patient_column="patient",
+        split_column="split", patient_scope="split", **overrides,
     )
+
+
+def test_csv_label_mapping_multiclass_from_subtype(kermany_rows, shared_data):
+    mapping = {"bacteria": "bacterial", "virus": "viral"}
+    config = kermany_config(shared_data, label_column="subtype", label_map=mapping)
     samples, _, _ = read_samples(config, ["normal", "bacterial", "viral"], "multiclass")
     by_file = {s.path.name: s for s in samples}
     for row in kermany_rows[:200]:
@@ -162,13 +164,7 @@ def test_leakage_check_finds_a_patient_in_two_splits():
 
 
 def test_tiny_given_val_is_merged_and_recarved_by_patient(shared_data):
-    config = DataConfig(
-        csv=str(shared_data / "kermany" / "labels.csv"),
-        image_dir=str(shared_data / "kermany" / "images"),
-        patient_column="patient",
-        split_column="split",
-        patient_scope="split",
-    )
+    config = kermany_config(shared_data)
     samples, _, _ = read_samples(config, ["normal", "pneumonia"], "binary")
     split = assign_splits(samples, SplitConfig(val_fraction=0.1), seed=0)
     counts = {k: sum(s.split == k for s in split) for k in ("train", "val", "test")}
