@@ -14,7 +14,8 @@ from xrayviewer.engine import onnx_backend, paths
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
 
-KEYS = ["file", "model", "version", "scores", "thresholds", "positive", "top", "cam", "ms", "error"]
+KEYS = ["file", "model", "version", "scores", "thresholds", "positive", "top", "cam", "ms", "error",
+        "warnings"]
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +75,20 @@ def test_json_lines_contract_with_bad_files_mixed_in(bundle, films, tmp_path, ca
         assert record["error"] and "\n" not in record["error"]
         assert record["scores"] == {} and record["positive"] == []
         assert record["top"] is None and record["cam"] is None and record["ms"] is None
+
+
+def test_non_radiographs_are_refused_and_lateral_views_warned(bundle, films, shared_data, capsys):
+    dicoms = shared_data / "dicom"
+    inputs = [dicoms / "nonchest_ct_signed_rescale_j2k_lossless.dcm", films[0],
+              dicoms / "nonchest_cr_cspine_mono1_16x16_rescale.dcm"]
+    status = main(["predict", *map(str, inputs), "--model", str(bundle.path), "--json", "--device", "cpu"])
+    assert status == 2
+    ct, film, lateral = _json_lines(capsys.readouterr().out)
+    assert ct["error"] == "Not a chest radiograph (modality CT): no findings computed."
+    assert ct["scores"] == {} and ct["top"] is None and ct["ms"] is None
+    assert film["error"] is None and film["warnings"] == [] and film["scores"]
+    assert lateral["error"] is None and lateral["scores"]
+    assert "Lateral view (LL): the models were trained on frontal films." in lateral["warnings"]
 
 
 def test_folders_are_searched_and_all_good_exits_zero(bundle, films, tmp_path, capsys):

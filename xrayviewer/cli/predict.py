@@ -1,8 +1,9 @@
 """`xrayviewer predict`: score image files with an installed model; a table, or JSON Lines with --json.
 
 JSON Lines: exactly one object per input file with the keys ``file``, ``model``, ``version``, ``scores``,
-``thresholds``, ``positive``, ``top``, ``cam``, ``ms`` and ``error``. Exit status 0 when every file was
-scored, 2 when some could not be (or when no model is available: never made-up results).
+``thresholds``, ``positive``, ``top``, ``cam``, ``ms``, ``error`` and ``warnings``. A file that is not a
+projection radiograph (``engine.applicability``) is not scored: its ``error`` says why. Exit status 0 when
+every file was scored, 2 when some could not be (or when no model is available: never made-up results).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def _record(result, card, cam_path: Path | None) -> dict:
         "cam": None if cam_path is None else str(cam_path),
         "ms": None if prediction is None else round(prediction.timings["total"], 1),
         "error": result.error,
+        "warnings": list(result.warnings),
     }
 
 
@@ -121,6 +123,8 @@ def _print_table(record: dict) -> None:
     if record["error"]:
         print(f"{record['file']}: could not be scored: {record['error']}\n")
         return
+    for warning in record["warnings"]:
+        print(f"{record['file']}: warning: {warning}")
     width = max(len(c) for c in record["scores"]) + 2
     print(f"{record['file']}  ({record['model']} {record['version']}, {record['ms']:.0f} ms)")
     print(f"  {'finding':<{width}}{'score':>7}{'threshold':>11}")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xrayviewer.engine.applicability import check_applicability
 from xrayviewer.engine.bundle import Bundle, load_bundle, load_model, sha256_of
 from xrayviewer.engine.cam import gradcam_from_maps, linear_cams
 from xrayviewer.engine.devices import configure_cpu_threads, pick_device
@@ -47,12 +48,14 @@ class Prediction:
 
 @dataclass
 class FileResult:
-    """One file of a batch: its prediction, or the one-line reason it could not be scored."""
+    """One file of a batch: its prediction, or the one-line reason it could not be scored (a refusal of
+    ``engine.applicability`` included), and the applicability warnings."""
 
     path: Path
     prediction: Prediction | None
     error: str | None = None
     image: XRayImage | None = None
+    warnings: tuple[str, ...] = ()
 
 
 class Predictor:
@@ -189,12 +192,16 @@ class Predictor:
 
     def predict_many(self, paths: Iterable[str | Path], with_cams: bool = True,
                      batch_size: int = 1) -> Iterator[FileResult]:
-        """Open and score files, in order; a file that cannot be read or scored yields its error."""
+        """Open and score files, in order; a file that cannot be read, is refused by
+        ``check_applicability`` or cannot be scored yields its error (and is not scored)."""
         pending: list[FileResult] = []
         for path in paths:
             path = Path(path)
             try:
-                pending.append(FileResult(path, None, None, open_image(path)))
+                image = open_image(path)
+                verdict = check_applicability(image)
+                pending.append(FileResult(path, None, verdict.refusal or None,
+                                          None if verdict.refused else image, verdict.warnings))
             except ImageError as exc:
                 pending.append(FileResult(path, None, _one_line(exc)))
             if sum(r.image is not None for r in pending) >= batch_size:
