@@ -65,8 +65,12 @@ def kermany_config(shared_data: Path, **overrides) -> DataConfig:
     """The shared Kermany CSV with its given splits and per-split patient ids."""
     folder = shared_data / "kermany"
     return DataConfig(
-        csv=str(folder / "labels.csv"), image_dir=str(folder / "images"), patient_column="patient",
-        split_column="split", patient_scope="split", **overrides,
+        csv=str(folder / "labels.csv"),
+        image_dir=str(folder / "images"),
+        patient_column="patient",
+        split_column="split",
+        patient_scope="split",
+        **overrides,
     )
 
 
@@ -147,6 +151,23 @@ def test_split_is_patient_level_stratified_and_seeded():
         assert 0.15 <= len(part) / len(samples) <= 0.25
         positives = sum(s.labels == ("pos",) for s in part) / len(part)
         assert 0.15 <= positives <= 0.35  # 25 % positives overall: strata kept
+
+
+def test_cross_validation_folds_partition_patients_and_keep_strata():
+    samples = _samples(50, 2, positive_every=5)
+    tests: list[set[str]] = []
+    for fold in range(5):
+        split = assign_splits(samples, SplitConfig(val_fraction=0.2, folds=5, fold=fold), seed=3)
+        assert patient_leaks(split) == {}
+        test = [s for s in split if s.split == "test"]
+        assert len({s.patient for s in test if s.labels == ("pos",)}) == 2  # 10 positive patients, 5 folds
+        assert 0.15 <= sum(s.split == "val" for s in split) / (len(samples) - len(test)) <= 0.25
+        tests.append({s.patient for s in test})
+    assert set.union(*tests) == {s.patient for s in samples}  # every patient is tested once...
+    assert sum(map(len, tests)) == 50  # ...and only once
+    given = [*samples[:-1], Sample(Path("t.png"), ("pos",), "q", "test")]
+    with pytest.raises(DatasetError, match="without given splits"):
+        assign_splits(given, SplitConfig(folds=5), seed=0)
 
 
 def test_leakage_check_finds_a_patient_in_two_splits():

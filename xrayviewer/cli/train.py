@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue an interrupted run exactly where it stopped"
     )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        metavar="K",
+        help="k-fold cross-validation by patient (data without given splits): K runs, test predictions "
+        "pooled into crossval.json",
+    )
     parser.add_argument("--dry-run", action="store_true", help="check the data, print the summary, exit")
     parser.add_argument(
         "--events",
@@ -93,6 +100,8 @@ def _config(args: argparse.Namespace):
         value = getattr(args, flag)
         if value is not None:
             setattr(target, key, value)
+    if args.folds is not None:
+        config.split.folds = args.folds
     config.validate()
     return config
 
@@ -135,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         callbacks = [JsonLines() if args.events == "json" else ProgressBars()]
         cancel = threading.Event()
         _install_sigint(cancel)
+        if args.folds is not None and config is not None:
+            return _cross_validate(config, callbacks, cancel, args.events)
         result = train(config, callbacks, cancel, resume=args.resume)  # type: ignore[arg-type]
     except (ConfigError, DatasetError, TrainingError, BundleError) as exc:
         print(f"xrayviewer train: error: {exc}", file=sys.stderr)
@@ -147,4 +158,22 @@ def run(args: argparse.Namespace) -> int:
     if args.events == "text":
         print(f"run folder: {result.run_dir}\nmodel bundle: {result.bundle_dir}")
         print(f"report: {result.run_dir / 'report.html'}")
+    return 0
+
+
+def _cross_validate(config, callbacks, cancel: threading.Event, events: str) -> int:
+    from xrayviewer.engine.crossval import SUMMARY, cross_validate
+
+    result = cross_validate(config, callbacks, cancel)
+    if result.status == "cancelled":
+        return 130
+    if events == "text":
+        pooled = result.summary["pooled"]
+        for name, values in pooled["per_class"].items():
+            low, high = values["auc_ci95"] or (float("nan"), float("nan"))
+            print(
+                f"{name}: pooled out-of-fold AUC {values['auc']:.3f} (95 % CI {low:.3f}-{high:.3f}), "
+                f"{values['positives']} positives in {result.summary['n']} images"
+            )
+        print(f"cross-validation folder: {result.out_dir}\nsummary: {result.out_dir / SUMMARY}")
     return 0

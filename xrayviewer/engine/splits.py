@@ -58,14 +58,30 @@ def carve(pool: list[Sample], fractions: dict[str, float], seed: int) -> list[Sa
     return [replace(s, split=target_of.get(s.patient, s.split)) for s in pool]
 
 
+def fold_test_split(pool: list[Sample], folds: int, fold: int, seed: int) -> list[Sample]:
+    """Deal whole patients into ``folds`` stratified folds (seeded); fold ``fold`` becomes the test split, the
+    others train. A seed gives the same folds for every ``fold``, so the test splits partition the data."""
+    last = f"fold{folds - 1}"  # the patients carve() keeps where they are
+    shares = {f"fold{i}": 1 / folds for i in range(folds - 1)}
+    dealt = carve([replace(s, split=last) for s in pool], shares, seed)
+    return [replace(s, split="test" if s.split == f"fold{fold}" else "train") for s in dealt]
+
+
 def assign_splits(samples: list[Sample], config: SplitConfig, seed: int) -> list[Sample]:
-    """Honour given splits; carve validation (and test when missing) from train by patient.
+    """Honour given splits; carve validation (and test when missing) from train by patient; with
+    ``config.folds`` the test split is one cross-validation fold and validation is carved from the others.
 
     A given validation split smaller than ``config.min_given_val`` is merged into train and re-carved
     (Kermany's val has 16 images). Raises DatasetError if a split ends up empty or a patient leaks.
     """
     given = Counter(s.split for s in samples)
-    if not any(given[k] for k in ("train", "val", "test")):
+    if config.folds:
+        if any(given[k] for k in ("train", "val", "test")):
+            raise DatasetError("split.folds needs data without given splits (cross-validation deals its own)")
+        dealt = fold_test_split(samples, config.folds, config.fold, seed)
+        train = [s for s in dealt if s.split == "train"]
+        out = [s for s in dealt if s.split == "test"] + carve(train, {"val": config.val_fraction}, seed)
+    elif not any(given[k] for k in ("train", "val", "test")):
         pool = [replace(s, split="train") for s in samples]
         out = carve(pool, {"test": config.test_fraction, "val": config.val_fraction}, seed)
     else:

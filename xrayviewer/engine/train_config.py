@@ -46,6 +46,8 @@ class SplitConfig:
     val_fraction: float = 0.15  # of train, carved by patient when the data has no (or a tiny) val split
     test_fraction: float = 0.15  # only when the data gives no splits at all
     min_given_val: int = 50  # a given val split smaller than this is merged into train and re-carved
+    folds: int = 0  # k >= 2: k-fold cross-validation by patient (data without given splits); test = one fold
+    fold: int = 0  # which fold is the test split, 0..folds-1
 
 
 @dataclass
@@ -182,6 +184,10 @@ class TrainConfig:
             raise ConfigError(f"optim.unfreeze must be 'all' or 'last:N' (got {self.optim.unfreeze!r})")
         if not 0 <= self.split.val_fraction < 1 or not 0 <= self.split.test_fraction < 1:
             raise ConfigError("split fractions must be in [0, 1)")
+        if self.split.folds == 1 or self.split.folds < 0:
+            raise ConfigError(f"split.folds must be 0 (no cross-validation) or >= 2 (got {self.split.folds})")
+        if self.split.folds and not 0 <= self.split.fold < self.split.folds:
+            raise ConfigError(f"split.fold must be in 0..{self.split.folds - 1} (got {self.split.fold})")
 
     def resolved(self) -> dict[str, Any]:
         """The configuration as plain TOML-able data (what the run and the model card record)."""

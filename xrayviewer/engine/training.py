@@ -468,6 +468,7 @@ class Trainer:
         bundle = save_bundle(self.run_dir / BUNDLE_DIR, self.model.cpu(), card)
         summary = {
             "status": status,
+            "classes": classes,
             "best_epoch": self.best_epoch,
             "early_stop_metric": config.optim.early_stop_metric,
             "best_metric": self.best_metric,
