@@ -1,6 +1,7 @@
 """Model bundles: round trip, integrity checks, search path, torchxrayvision's cached weights."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from xrayviewer.engine.bundle import (
     find_bundles,
     load_bundle,
     load_model,
+    round_to_storage,
+    save_bundle,
     scan_bundles,
 )
 from xrayviewer.engine.preprocess import PreprocessRecipe
@@ -49,6 +52,22 @@ def test_round_trip_gives_the_same_outputs(tmp_path):
     again = make_bundle(tmp_path / "again", _inputs(), recipe=SMALL, arch=TINY)  # same seed, same statistics
     with torch.inference_mode():
         torch.testing.assert_close(load_model(loaded)(x), load_model(again)(x))
+
+
+def test_float16_storage_halves_the_file_and_loads_the_rounded_weights(tmp_path):
+    full = make_bundle(tmp_path / "full", _inputs(), recipe=SMALL)  # xrv-densenet121: 7M parameters
+    model = load_model(full)
+    half = save_bundle(tmp_path / "half", model, replace(full.card, weights_dtype="float16"))
+    assert half.weights_path.stat().st_size < 0.55 * full.weights_path.stat().st_size
+    assert load_bundle(half.path).card.weights_dtype == "float16"
+    rounded = load_model(half)
+    assert all(p.dtype == torch.float32 for p in rounded.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), rounded.parameters(), strict=True))
+    round_to_storage(model, "float16")  # what training evaluates before it saves
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, rounded.state_dict()[key]), key
+    with pytest.raises(BundleError, match="weights_dtype"):
+        save_bundle(tmp_path / "bad", model, replace(full.card, weights_dtype="int8"))
 
 
 def test_mlp_head_round_trip(tmp_path):

@@ -65,6 +65,7 @@ class ModelCard:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     weights_file: str = WEIGHTS_FILE
     weights_sha256: str = ""  # filled by save_bundle
+    weights_dtype: str = "float32"  # storage of floating-point weights: float32 | float16 (loaded as float32)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -159,14 +160,38 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+STORAGE_DTYPES = ("float32", "float16")  # torch dtype names
+
+
+def round_to_storage(model: nn.Module, weights_dtype: str) -> None:
+    """Round ``model``'s floating weights in place to what ``save_bundle`` stores, so that metrics computed
+    afterwards are exactly what the saved bundle reproduces."""
+    import torch
+
+    dtype = getattr(torch, weights_dtype)
+    with torch.no_grad():
+        for value in model.state_dict().values():
+            if value.is_floating_point():
+                value.copy_(value.to(dtype))
+
+
 def save_bundle(directory: str | Path, model: nn.Module, card: ModelCard) -> Bundle:
-    """Write ``weights.safetensors`` and ``model.json`` (with the weights' sha256) into ``directory``."""
+    """Write ``weights.safetensors`` (floating tensors as ``card.weights_dtype``) and ``model.json`` (with the
+    weights' sha256) into ``directory``."""
+    import torch
     from safetensors.torch import save_file
 
+    if card.weights_dtype not in STORAGE_DTYPES:
+        allowed = ", ".join(STORAGE_DTYPES)
+        raise BundleError(f"weights_dtype must be one of {allowed} (got {card.weights_dtype!r})")
+    dtype = getattr(torch, card.weights_dtype)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / card.weights_file
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    state = {
+        k: (v.to(dtype) if v.is_floating_point() else v).detach().to("cpu").contiguous()
+        for k, v in model.state_dict().items()
+    }
     save_file(state, str(weights), metadata={"name": card.name, "version": card.version})
     card = replace(card, weights_sha256=sha256_of(weights))
     (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2, ensure_ascii=False) + "\n")
@@ -321,8 +346,21 @@ def _read_xrv_state(weights: Path) -> dict:
     from torch import nn
 
     mods = xrv.models
-    allowed = [mods.DenseNet, mods._DenseBlock, mods._DenseLayer, mods._Transition, nn.Conv2d, nn.BatchNorm2d,
-               nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Linear, nn.Sequential, collections.OrderedDict, set]
+    allowed = [
+        mods.DenseNet,
+        mods._DenseBlock,
+        mods._DenseLayer,
+        mods._Transition,
+        nn.Conv2d,
+        nn.BatchNorm2d,
+        nn.ReLU,
+        nn.MaxPool2d,
+        nn.AvgPool2d,
+        nn.Linear,
+        nn.Sequential,
+        collections.OrderedDict,
+        set,
+    ]
     try:
         with torch.serialization.safe_globals(allowed):
             obj = torch.load(weights, map_location="cpu", weights_only=True)

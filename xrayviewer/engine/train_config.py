@@ -91,6 +91,8 @@ class ModelConfig:
     arch: str = "xrv-densenet121"
     head: str = "linear"  # linear | mlp
     init_from: str = ""  # installed bundle name or folder to start from (fine-tuning); "" = random init
+    weights_dtype: str = "float32"  # bundle storage: float32 | float16 (half the size; test metrics use the
+    # rounded weights, so the card stays exactly reproducible)
 
 
 @dataclass
@@ -170,6 +172,7 @@ class TrainConfig:
             "optim.schedule": (self.optim.schedule, ("cosine", "plateau", "constant")),
             "optim.early_stop_metric": (self.optim.early_stop_metric, ("auc", "loss")),
             "model.head": (self.model.head, ("linear", "mlp")),
+            "model.weights_dtype": (self.model.weights_dtype, ("float32", "float16")),
             "eval.threshold": (self.eval.threshold, ("youden", "sensitivity")),
             "data.patient_scope": (self.data.patient_scope, ("global", "split")),
         }

@@ -24,7 +24,14 @@ from torch import nn
 
 from xrayviewer.engine import distributed as dist_utils
 from xrayviewer.engine.augment import augment_batch
-from xrayviewer.engine.bundle import BundleError, ModelCard, load_bundle, load_model, save_bundle
+from xrayviewer.engine.bundle import (
+    BundleError,
+    ModelCard,
+    load_bundle,
+    load_model,
+    round_to_storage,
+    save_bundle,
+)
 from xrayviewer.engine.calibration import fit_temperature, probabilities
 from xrayviewer.engine.checkpoints import BEST, LAST, load_checkpoint, save_checkpoint
 from xrayviewer.engine.devices import hardware_description, pick_device
@@ -439,6 +446,7 @@ class Trainer:
             return RunResult(status, self.run_dir, best_epoch=self.best_epoch)
         best = load_checkpoint(self.run_dir / CHECKPOINT_DIR / BEST)
         self.model.load_state_dict(best["model"])
+        round_to_storage(self.model, config.model.weights_dtype)  # evaluate exactly what the bundle will hold
         self.model.to(self.device)
         task, classes = config.task, data.classes
         logits = {
@@ -544,6 +552,7 @@ class Trainer:
             description=f"{config.task} {', '.join(names)} trained by xrayviewer train (best epoch "
             f"{self.best_epoch})",
             limitations=config.card.limitations,
+            weights_dtype=config.model.weights_dtype,
         )
 
 
