@@ -60,7 +60,7 @@ def main() -> int:
         window.resize(*SIZE)
         window.show()
         loop = QEventLoop()
-        window.overlayShown.connect(loop.quit)
+        window.findingsComplete.connect(loop.quit)  # every installed model has answered
         window.worker.worker.predictionFailed.connect(lambda _id, message: (print(message), loop.quit()))
         QTimer.singleShot(180_000, loop.quit)
         window.open_paths([str(FILM)])

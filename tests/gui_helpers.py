@@ -13,22 +13,34 @@ from PySide6.QtCore import QSettings
 from xrayviewer.engine.predictor import Predictor
 from xrayviewer.engine.preprocess import PreprocessRecipe
 from xrayviewer.gui.main_window import MainWindow
+from xrayviewer.gui.workers import installed_bundles
 
 CHEST_DICOM = "siim_cr_chest_pa_jpegbaseline.dcm"  # 1024×1024 MONOCHROME2
 BIG_DICOM = "nema_rg1_cr_chest_mono1_j2k_lossy.dcm"  # 1955×1841 MONOCHROME1 15-bit
 WAIT_MS = 30_000
 
 
-def make_tiny_bundle(folder: Path):
-    """A real-format bundle (tiny DenseNet, random weights, 64 px input) saved by the engine."""
+def make_tiny_bundle(folder: Path, name: str = "tiny-test", **card):
+    """A real-format bundle (tiny DenseNet, random weights, 64 px input) saved by the engine; ``card``:
+    other ``make_bundle`` options (classes, task, seed...)."""
     rng = np.random.default_rng(0)
     inputs = [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(4)]
     return make_bundle(
-        folder / "tiny-test",
+        folder / name,
         inputs,
         arch="tiny-densenet",
         recipe=PreprocessRecipe(size=64),
+        **card,
     )
+
+
+def choose_finding(window: MainWindow, model: str, finding: str) -> None:
+    """Pick (model, finding) in the heat-map combo as a user does."""
+    combo = window.cam.finding
+    index = window.cam.index_of(model, finding)
+    assert index >= 0, f"{model}: {finding} is not offered"
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
 
 
 class RecordingPredictor:
@@ -49,10 +61,12 @@ class RecordingPredictor:
         return prediction
 
 
-def make_window(qtbot, tmp_path: Path, factory) -> MainWindow:
-    """A shown main window with settings in an INI file under ``tmp_path``."""
+def make_window(qtbot, tmp_path: Path, factory, bundles=None) -> MainWindow:
+    """A shown main window with settings in an INI file under ``tmp_path``; ``bundles``: the installed
+    bundles it sees (None: the real lookup)."""
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings, factory)
+    lister = installed_bundles if bundles is None else lambda: list(bundles)
+    window = MainWindow(settings, factory, lister)
     qtbot.addWidget(window)
     window.resize(1200, 800)
     window.show()

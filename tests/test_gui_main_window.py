@@ -8,6 +8,7 @@ from gui_helpers import (
     CHEST_DICOM,
     WAIT_MS,
     RecordingPredictor,
+    choose_finding,
     make_tiny_bundle,
     make_window,
     picture_pixels,
@@ -17,7 +18,7 @@ from PySide6.QtCore import QSettings, Qt
 from xrayviewer.gui.export import export_png
 from xrayviewer.gui.metadata_panel import MASK
 from xrayviewer.gui.results_panel import DISCLAIMER
-from xrayviewer.gui.workers import ModelUnavailableError, load_predictor
+from xrayviewer.gui.workers import NO_MODEL, installed_bundles
 from xrayviewer.imaging import lut, open_image
 
 
@@ -37,36 +38,44 @@ def small_png(kermany_rows):
 
 
 def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignal(window.resultsShown, timeout=WAIT_MS) as blocker:
+    with qtbot.waitSignals([window.findingsComplete, window.overlayShown], timeout=WAIT_MS):
         window.open_paths([str(path)])
-    return blocker.args[0]
+    return window.predictions["tiny-test"]
+
+
+def recording(tiny_bundle, **options):
+    """A window factory argument: the same RecordingPredictor for every bundle asked for."""
+    predictor = RecordingPredictor(tiny_bundle, **options)
+    return lambda bundle, device: predictor
 
 
 def test_open_shows_image_and_predicted_scores(qtbot, tmp_path, tiny_bundle, chest):
     predictor = RecordingPredictor(tiny_bundle)
-    window = make_window(qtbot, tmp_path, lambda model, device: predictor)
+    window = make_window(qtbot, tmp_path, lambda bundle, device: predictor, [tiny_bundle])
     prediction = open_and_wait(qtbot, window, chest)
 
     expected = lut.to_uint8(lut.render(open_image(chest)))
     assert np.array_equal(picture_pixels(window), expected)
     assert predictor.scored == [(1024, 1024)]
-    assert set(window.results.rows) == set(prediction.classes)
-    for name, (_, bar, verdict) in window.results.rows.items():
+    section = window.results.sections["tiny-test"]
+    assert set(section.rows) == set(prediction.classes)
+    for name, (_, bar, verdict) in section.rows.items():
         assert bar.score == pytest.approx(prediction.scores[name])
         assert bar.threshold == pytest.approx(prediction.thresholds[name])
         wording = "suggested" if name in prediction.positive else "not suggested"
         assert verdict.text() == f"{prediction.scores[name]:.0%} · {wording}"
-    assert "tiny-test" in window.results.model_info.text() and "cpu" in window.results.model_info.text()
+    assert "tiny-test" in section.header.text() and "cpu" in section.facts.text()
     assert window.results.disclaimer.text() == DISCLAIMER
-    assert window.cam.finding.currentText() == prediction.top
+    assert window.cam.current() == ("tiny-test", prediction.top)
     assert window.metadata.values()["Modality"] == "CR"
 
 
 def test_heat_map_toggle_opacity_and_finding(qtbot, tmp_path, tiny_bundle, chest):
-    window = make_window(qtbot, tmp_path, lambda model, device: RecordingPredictor(tiny_bundle))
+    window = make_window(qtbot, tmp_path, recording(tiny_bundle), [tiny_bundle])
     with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:
         window.open_paths([str(chest)])
-    assert shown.args[0] == window.prediction.top
+    prediction = window.predictions["tiny-test"]
+    assert shown.args == ["tiny-test", prediction.top]
     overlay = window.view.overlay_item
     assert overlay.pixmap().size() == window.view.image_item.pixmap().size()
     assert not overlay.isVisible()
@@ -83,17 +92,16 @@ def test_heat_map_toggle_opacity_and_finding(qtbot, tmp_path, tiny_bundle, chest
     assert not overlay.isVisible()
 
     before = overlay.pixmap().toImage()
-    other = next(c for c in window.prediction.classes if c != window.prediction.top)
+    other = next(c for c in prediction.classes if c != prediction.top)
     with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:
-        window.cam.finding.setCurrentText(other)
-        window.cam.finding.activated.emit(window.cam.finding.currentIndex())
-    assert shown.args[0] == other
+        choose_finding(window, "tiny-test", other)
+    assert shown.args == ["tiny-test", other]
     assert overlay.pixmap().toImage() != before
 
 
 def test_second_image_during_inference_drops_the_first_result(qtbot, tmp_path, tiny_bundle, chest, small_png):
     predictor = RecordingPredictor(tiny_bundle, delay_s=0.8)
-    window = make_window(qtbot, tmp_path, lambda model, device: predictor)
+    window = make_window(qtbot, tmp_path, lambda bundle, device: predictor, [tiny_bundle])
     shown = []
     window.resultsShown.connect(lambda p: shown.append(p.geometry.source_shape))
     with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
@@ -109,7 +117,7 @@ def test_second_image_during_inference_drops_the_first_result(qtbot, tmp_path, t
 
 
 def test_bad_file_shows_an_error_and_keeps_the_image(qtbot, tmp_path, tiny_bundle, chest):
-    window = make_window(qtbot, tmp_path, lambda model, device: RecordingPredictor(tiny_bundle))
+    window = make_window(qtbot, tmp_path, recording(tiny_bundle), [tiny_bundle])
     open_and_wait(qtbot, window, chest)
     before = picture_pixels(window)
     bad = tmp_path / "broken.dcm"
@@ -120,29 +128,29 @@ def test_bad_file_shows_an_error_and_keeps_the_image(qtbot, tmp_path, tiny_bundl
     assert window.error_banner.isVisible() and window.error_banner.text() == error.args[0]
     assert np.array_equal(picture_pixels(window), before)
     assert window.loaded.path == chest
-    assert window.results.rows  # the findings of the image still shown stay
-    other = next(c for c in window.prediction.classes if c != window.prediction.top)
+    assert window.results.sections["tiny-test"].rows  # the findings of the image still shown stay
+    prediction = window.predictions["tiny-test"]
+    other = next(c for c in prediction.classes if c != prediction.top)
     with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:  # and still work
-        window.cam.finding.setCurrentText(other)
-        window.cam.finding.activated.emit(window.cam.finding.currentIndex())
-    assert shown.args[0] == other
+        choose_finding(window, "tiny-test", other)
+    assert shown.args == ["tiny-test", other]
 
 
 def test_without_a_model_the_sidebar_says_so(qtbot, tmp_path, chest):
-    def no_model(model, device):
-        raise ModelUnavailableError("No model installed: no second opinion is available.")
+    def no_model(bundle, device):
+        raise AssertionError("no bundle is installed: nothing may be loaded")
 
-    window = make_window(qtbot, tmp_path, no_model)
+    window = make_window(qtbot, tmp_path, no_model, [])
     with qtbot.waitSignal(window.worker.worker.predictionFailed, timeout=WAIT_MS):
         window.open_paths([str(chest)])
-    qtbot.waitUntil(lambda: window.results.status.text().startswith("No model installed"), timeout=WAIT_MS)
-    assert not window.results.rows and not window.cam.isEnabled()
+    qtbot.waitUntil(lambda: window.results.status.text() == NO_MODEL, timeout=WAIT_MS)
+    assert not window.results.sections and not window.cam.isEnabled()
     assert window.view.has_picture()
 
 
 def test_closing_during_inference_quits_cleanly(qtbot, tmp_path, tiny_bundle, chest):
     predictor = RecordingPredictor(tiny_bundle, delay_s=0.5)
-    window = make_window(qtbot, tmp_path, lambda model, device: predictor)
+    window = make_window(qtbot, tmp_path, lambda bundle, device: predictor, [tiny_bundle])
     window.open_paths([str(chest)])
     assert predictor.started.wait(WAIT_MS / 1000)
     window.close()
@@ -151,7 +159,7 @@ def test_closing_during_inference_quits_cleanly(qtbot, tmp_path, tiny_bundle, ch
 
 
 def test_patient_fields_are_masked_until_revealed(qtbot, tmp_path, tiny_bundle, chest):
-    window = make_window(qtbot, tmp_path, lambda model, device: RecordingPredictor(tiny_bundle))
+    window = make_window(qtbot, tmp_path, recording(tiny_bundle), [tiny_bundle])
     with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
         window.open_paths([str(chest)])
     assert window.metadata.values()["Patient ID"] == MASK
@@ -167,7 +175,7 @@ def test_folder_strip_steps_with_page_keys(qtbot, tmp_path, tiny_bundle, kermany
     for row in kermany_rows[:3]:
         (folder / row["file"]).symlink_to(row["path"])
     (folder / "notes.txt").write_text("not an image")
-    window = make_window(qtbot, tmp_path, lambda model, device: RecordingPredictor(tiny_bundle))
+    window = make_window(qtbot, tmp_path, recording(tiny_bundle), [tiny_bundle])
     with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS) as first:
         window.open_paths([str(folder)])
     names = sorted(row["file"] for row in kermany_rows[:3])
@@ -180,7 +188,7 @@ def test_folder_strip_steps_with_page_keys(qtbot, tmp_path, tiny_bundle, kermany
 
 
 def test_export_png_with_and_without_overlay(qtbot, tmp_path, tiny_bundle, small_png):
-    window = make_window(qtbot, tmp_path, lambda model, device: RecordingPredictor(tiny_bundle))
+    window = make_window(qtbot, tmp_path, recording(tiny_bundle), [tiny_bundle])
     with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS):
         window.open_paths([small_png])
     window.cam.toggle.setChecked(True)
@@ -200,7 +208,7 @@ def test_view_shortcuts_and_drop(qtbot, tmp_path, tiny_bundle, small_png, chest)
     from PySide6.QtCore import QMimeData, QPointF, QUrl
     from PySide6.QtGui import QDropEvent
 
-    window = make_window(qtbot, tmp_path, lambda model, device: RecordingPredictor(tiny_bundle))
+    window = make_window(qtbot, tmp_path, recording(tiny_bundle), [tiny_bundle])
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(chest))])
     drop = QDropEvent(
@@ -228,9 +236,10 @@ def test_real_model_lookup_with_nothing_installed_says_so(qtbot, tmp_path, monke
 
     monkeypatch.setattr(bundle_mod, "models_search_path", lambda extra=(): [tmp_path / "none", *extra])
     monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv-cache"))
-    window = make_window(qtbot, tmp_path, load_predictor)
+    window = make_window(qtbot, tmp_path, lambda bundle, device: pytest.fail("nothing to load"))
+    assert window._list_bundles is installed_bundles  # the real lookup
     with qtbot.waitSignal(window.worker.worker.predictionFailed, timeout=WAIT_MS) as failed:
         window.open_paths([str(chest)])
-    assert failed.args[1].startswith("No model installed")
+    assert failed.args[1] == NO_MODEL
     qtbot.waitUntil(lambda: window.results.status.text() == failed.args[1], timeout=WAIT_MS)
-    assert not window.results.rows and window.prediction is None
+    assert not window.results.sections and not window.predictions

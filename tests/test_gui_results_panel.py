@@ -1,23 +1,53 @@
-"""The findings sidebar states the model card's limits next to its results."""
+"""The findings sidebar: a section per model bundle, each with its card's limits, in the planned order."""
 
 from types import SimpleNamespace
 
 from xrayviewer.gui.results_panel import ResultsPanel
 
 
-def _prediction():
+def _card(name, limitations=""):
     return SimpleNamespace(
-        classes=["cardiomegaly"], scores={"cardiomegaly": 0.7}, thresholds={"cardiomegaly": 0.4},
-        positive=["cardiomegaly"], model="cardiomegaly", version="1", device="cpu", backend="torch",
+        name=name, version="1", limitations=limitations, description="", training_data={}, metrics={},
+        threshold_method="fixed", summary=lambda: f"{name} summary",
+    )
+
+
+def _prediction(model, scores, thresholds):
+    return SimpleNamespace(
+        classes=list(scores), scores=scores, thresholds=thresholds, model=model, version="1",
+        positive=[c for c in scores if scores[c] >= thresholds[c]], device="cpu", backend="torch",
         timings={"total": 12.0},
     )
 
 
-def test_limits_of_the_card_are_shown_with_the_findings(qtbot):
+def test_limits_of_each_card_are_shown_with_its_findings(qtbot):
     panel = ResultsPanel()
     qtbot.addWidget(panel)
-    panel.show_prediction(_prediction(), "tooltip", limitations="small test set <20 positives")
-    assert "Limits: small test set &lt;20 positives" in panel.model_info.text()
-    assert "70% · suggested" in panel.rows["cardiomegaly"][2].text()
-    panel.show_prediction(_prediction(), "tooltip")
-    assert "Limits" not in panel.model_info.text()
+    panel.plan([_card("cardiomegaly", "small test set <20 positives"), _card("pneumonia")])
+    cardio = panel.sections["cardiomegaly"]
+    assert cardio.limits.text() == "Limits: small test set <20 positives" and not cardio.limits.isHidden()
+    assert panel.sections["pneumonia"].limits.isHidden()
+    scores, thresholds = {"cardiomegaly": 0.7}, {"cardiomegaly": 0.4}
+    panel.show_prediction("cardiomegaly", _prediction("cardiomegaly", scores, thresholds))
+    assert cardio.rows["cardiomegaly"][2].text() == "70% · suggested"
+    assert "cpu (torch) · 12 ms" in cardio.facts.text()
+    assert panel.status.text().endswith("1 still running")
+
+
+def test_sections_follow_the_plan_and_errors_stay_in_their_section(qtbot):
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.plan([_card("a"), _card("b"), _card("c")])
+    panel.show_prediction("a", _prediction("a", {"x": 0.2, "y": 0.9}, {"x": 0.5, "y": 0.5}))
+    panel.show_model_error("b", "The model 'b' could not be loaded: sha256 mismatch")
+    panel.show_prediction("c", _prediction("c", {"z": 0.1}, {"z": 0.5}))
+    assert list(panel.sections) == ["a", "b", "c"]
+    assert list(panel.sections["a"].rows) == ["y", "x"]  # highest score first
+    assert panel.sections["b"].error.text().endswith("sha256 mismatch") and not panel.sections["b"].rows
+    assert panel.status.text() == "1 of 3 findings above their model's threshold (2 models)"
+    kept = panel.sections["a"]
+    panel.plan([_card("c"), _card("a")])  # b turned off: its section goes, the others keep their findings
+    assert list(panel.sections) == ["c", "a"] and panel.sections["a"] is kept
+    layout_order = [panel.sections_box.itemAt(i).widget() for i in range(2)]
+    assert layout_order == [panel.sections["c"], kept]
+    assert [p.model for p in panel.predictions()] == ["c", "a"]

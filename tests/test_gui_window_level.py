@@ -12,13 +12,13 @@ from xrayviewer.gui.workers import ModelUnavailableError
 from xrayviewer.imaging import open_image, windows
 
 
-def no_model(model, device):
+def no_model(bundle, device):
     raise ModelUnavailableError("No model installed")
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, shared_data):
-    window = make_window(qtbot, tmp_path, no_model)
+    window = make_window(qtbot, tmp_path, no_model, [])  # no model bundle: these tests are about W/L
     with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
         window.open_paths([str(shared_data / "dicom" / CHEST_DICOM)])
     return window

@@ -1,7 +1,7 @@
 """Grad-CAM controls: show/hide, opacity, which finding to explain, and the colour legend.
 
 State in (``set_findings``, ``set_legend``), signals out (``visibilityChanged``, ``opacityChanged``,
-``findingChosen``).
+``findingChosen``). Findings are (model bundle, finding) pairs: several models may run on one image.
 """
 
 from __future__ import annotations
@@ -25,12 +25,18 @@ from PySide6.QtWidgets import (
 from xrayviewer.gui.image_view import rgba_qimage
 
 
+def finding_label(model: str, finding: str) -> str:
+    """How a model's finding is named in the combo: "model: finding", or just the finding when the model is
+    named after it (a binary model)."""
+    return finding if model.casefold() == finding.casefold() else f"{model}: {finding}"
+
+
 class CamControls(QWidget):
     """Heat-map toggle, opacity slider, finding selector and legend."""
 
     visibilityChanged = Signal(bool)
     opacityChanged = Signal(float)  # [0, 1]
-    findingChosen = Signal(str)
+    findingChosen = Signal(str, str)  # model bundle, finding
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,8 +50,12 @@ class CamControls(QWidget):
         self.opacity.setValue(45)
         self.opacity.valueChanged.connect(lambda v: self.opacityChanged.emit(v / 100.0))
         self.finding = QComboBox()
-        self.finding.setToolTip("Finding explained by the heat map (defaults to the top score)")
-        self.finding.activated.connect(lambda i: self.findingChosen.emit(self.finding.itemText(i)))
+        self.finding.setToolTip(
+            "Finding explained by the heat map (defaults to the highest-scoring suggested finding)"
+        )
+        self.finding.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.finding.setMinimumContentsLength(12)  # long names do not widen the dock
+        self.finding.activated.connect(lambda i: self.findingChosen.emit(*self.finding.itemData(i)))
         self.legend = QLabel()
         self.legend.setObjectName("camLegend")
         self.legend.setMinimumHeight(12)
@@ -76,14 +86,36 @@ class CamControls(QWidget):
         """Set the opacity slider (emits ``opacityChanged``)."""
         self.opacity.setValue(round(min(max(opacity, 0.0), 1.0) * 100))
 
-    def set_findings(self, findings: Sequence[str], current: str = "") -> None:
-        """Offer these findings; enable the controls only when there is something to explain."""
+    def set_findings(
+        self, findings: Sequence[tuple[str, str]], current: tuple[str, str] | None = None
+    ) -> None:
+        """Offer these (model, finding) pairs, keeping ``current`` (else the current choice) selected;
+        enable the controls only when there is something to explain."""
+        keep = current or self.current()
         with QSignalBlocker(self.finding):
             self.finding.clear()
-            self.finding.addItems(list(findings))
-            if current:
-                self.finding.setCurrentText(current)
+            for model, finding in findings:
+                self.finding.addItem(finding_label(model, finding), (model, finding))
+            if keep in findings:
+                self.finding.setCurrentIndex(list(findings).index(keep))
         self.setEnabled(bool(findings))
+
+    def current(self) -> tuple[str, str] | None:
+        """The (model, finding) selected, if any."""
+        data = self.finding.currentData()
+        return tuple(data) if data else None
+
+    def index_of(self, model: str, finding: str) -> int:
+        """Combo index of (model, finding); -1 when not offered (QComboBox.findData cannot match tuples)."""
+        items = [tuple(self.finding.itemData(i)) for i in range(self.finding.count())]
+        return items.index((model, finding)) if (model, finding) in items else -1
+
+    def select(self, model: str, finding: str) -> None:
+        """Select (model, finding) without emitting ``findingChosen`` (e.g. the heat map now shown)."""
+        index = self.index_of(model, finding)
+        if index >= 0:
+            with QSignalBlocker(self.finding):
+                self.finding.setCurrentIndex(index)
 
     def set_legend(self, ramp_rgba: np.ndarray) -> None:
         """Show the colormap as a horizontal ramp (RGBA uint8 of shape (1, N, 4), low to high)."""

@@ -1,7 +1,8 @@
 """The main window: image canvas in the middle, window/level and findings docks, tags, folder strip.
 
 It wires widgets (state in, signals out) to the background worker and owns the "current image" state:
-which request is current, the displayed window and inversion, the last prediction.
+which request is current, the displayed window and inversion, the heat map shown. Every enabled model
+bundle runs on each image; the findings sidebar has one section per bundle.
 """
 
 from __future__ import annotations
@@ -34,11 +35,21 @@ from xrayviewer.gui.cam_controls import CamControls
 from xrayviewer.gui.export import export_png
 from xrayviewer.gui.image_view import ImageView
 from xrayviewer.gui.metadata_panel import MetadataPanel
-from xrayviewer.gui.results_panel import ResultsPanel, card_tooltip, finding_wording
+from xrayviewer.gui.results_panel import ResultsPanel, finding_wording
 from xrayviewer.gui.settings import DEVICES, ViewerSettings
 from xrayviewer.gui.thumbnails import ThumbnailStrip, image_files
 from xrayviewer.gui.window_level import WindowLevelPanel
-from xrayviewer.gui.workers import LoadedImage, PredictorFactory, WorkerThread, load_predictor
+from xrayviewer.gui.workers import (
+    ALL_TURNED_OFF,
+    BundleLister,
+    LoadedImage,
+    ModelUnavailableError,
+    PredictorFactory,
+    WorkerThread,
+    default_finding,
+    installed_bundles,
+    load_predictor,
+)
 from xrayviewer.imaging import lut
 from xrayviewer.imaging.image import Window
 
@@ -50,26 +61,31 @@ class MainWindow(QMainWindow):
     """XRayViewer's main window."""
 
     imageShown = Signal(str)  # path of the image now displayed
-    resultsShown = Signal(object)  # the Prediction now in the sidebar
-    overlayShown = Signal(str)  # finding whose heat map is now on the image
+    resultsShown = Signal(object)  # a Prediction now in the sidebar (one per model bundle)
+    findingsComplete = Signal()  # every enabled model has answered for the image shown
+    overlayShown = Signal(str, str)  # model bundle and finding whose heat map is now on the image
     errorShown = Signal(str)
 
     def __init__(
         self,
         settings: QSettings | None = None,
         predictor_factory: PredictorFactory = load_predictor,
+        bundle_lister: BundleLister = installed_bundles,
     ) -> None:
         super().__init__()
         self.setWindowTitle("XRayViewer")
         self.setAcceptDrops(True)
         self.settings = ViewerSettings(settings)
         self.loaded: LoadedImage | None = None
-        self.prediction: Any = None
         self.invert_display = False  # user inversion on top of the image's own (MONOCHROME1)
         self.window_override: Window | None = None  # None = the image's default (header window or VOI LUT)
         self._request = 0
         self._shown_request = 0
-        self._overlay_finding = ""
+        self._overlay: tuple[str, str] | None = None  # (model, finding) of the heat map on the image
+        self._overlay_pinned = False  # the user chose the heat map: no automatic change for this image
+        self._findings_complete = False  # every model answered for the image shown
+        self._list_bundles = bundle_lister
+        self._model_actions: list[QAction] = []
 
         self.view = ImageView()
         self.error_banner = QLabel()
@@ -115,9 +131,10 @@ class MainWindow(QMainWindow):
         self._render_timer = QTimer(self, singleShot=True, interval=0)  # coalesces W/L changes
         self._render_timer.timeout.connect(self._render)
         self._connect_widgets()
-        self.worker = WorkerThread(predictor_factory, self)
+        self.worker = WorkerThread(predictor_factory, bundle_lister, self)
         self._connect_worker()
-        self.worker.configure(self.settings.model, self.settings.device)
+        self.worker.configure(self.settings.device)
+        self.worker.set_disabled(self.settings.disabled_models)
         self._build_actions()
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
@@ -151,9 +168,12 @@ class MainWindow(QMainWindow):
         w = self.worker.worker
         w.imageReady.connect(self._image_ready)
         w.imageFailed.connect(self._image_failed)
+        w.applicabilityChecked.connect(self._applicability_checked)
         w.inferenceStarted.connect(self._inference_started)
         w.predictionReady.connect(self._prediction_ready)
+        w.modelFailed.connect(self._model_failed)
         w.predictionFailed.connect(self._prediction_failed)
+        w.inferenceFinished.connect(self._inference_finished)
         w.overlayReady.connect(self._overlay_ready)
         w.legendReady.connect(self.cam.set_legend)
 
@@ -227,10 +247,10 @@ class MainWindow(QMainWindow):
         for dock in (self.findings_dock, self.levels_dock, self.tags_dock, self.strip_dock):
             view_menu.addAction(dock.toggleViewAction())
 
-        model_menu = self.menuBar().addMenu("&Model")
-        self.model_menu = model_menu.addMenu("Model bundle")
+        self.model_menu = self.menuBar().addMenu("&Model")
         self.model_menu.aboutToShow.connect(self._fill_models)
-        device_menu = model_menu.addMenu("Device")
+        self._models_end = self.model_menu.addSeparator()
+        device_menu = self.model_menu.addMenu("Device")
         group = QActionGroup(self)
         for device in DEVICES:
             action = device_menu.addAction(
@@ -238,7 +258,7 @@ class MainWindow(QMainWindow):
             )
             action.setCheckable(True)
             action.setChecked(device == self.settings.device)
-            action.triggered.connect(lambda _=False, d=device: self._choose_model(self.settings.model, d))
+            action.triggered.connect(lambda _=False, d=device: self._choose_device(d))
             group.addAction(action)
 
         toolbar = self.addToolBar("Tools")
@@ -316,11 +336,15 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     # -- worker answers (stale request ids are dropped) --------------------------------------------
+    def _current(self, request_id: int) -> bool:
+        return request_id == self._request == self._shown_request and self.loaded is not None
+
     def _image_ready(self, request_id: int, loaded: LoadedImage) -> None:
         if request_id != self._request:
             return
         self._shown_request = request_id
-        self.loaded, self.prediction, self._overlay_finding = loaded, None, ""
+        self.loaded, self._overlay, self._overlay_pinned = loaded, None, False
+        self._findings_complete = False
         self.window_override = None
         self.invert_display = False
         self.invert_action.setChecked(False)
@@ -348,35 +372,67 @@ class MainWindow(QMainWindow):
         self.show_error(message)
         if self.loaded is None:
             return
-        if self.prediction is None:  # the shown image's inference was superseded: run it again
-            self._request = self._shown_request = self.worker.request_prediction(self.loaded.image)
+        if not self._findings_complete:  # the shown image's inference was superseded: finish it
+            self._rerun(self._unanswered() if self.results.sections else None)
         else:  # the shown image's results stay current (e.g. for heat maps of other findings)
             self._request = self._shown_request
             self.worker.resume(self._shown_request)
 
-    def _inference_started(self, request_id: int) -> None:
-        if request_id == self._request:
-            self.results.show_busy()
+    def _unanswered(self) -> list[str]:
+        return [name for name, section in self.results.sections.items() if not section.answered]
 
-    def _prediction_ready(self, request_id: int, prediction: Any, card: Any) -> None:
-        if request_id != self._request or request_id != self._shown_request:
+    def _rerun(self, only: list[str] | None) -> None:
+        """Run the models again on the image shown (only those named in ``only``; None = all)."""
+        assert self.loaded is not None
+        self._request = self._shown_request = self.worker.request_prediction(
+            self.loaded.image, only, keep_overlay=self._overlay_pinned
+        )
+
+    def _applicability_checked(self, request_id: int, verdict: Any) -> None:
+        if self._current(request_id):
+            self.results.set_warnings(verdict.warnings)
+
+    def _inference_started(self, request_id: int, cards: list[Any]) -> None:
+        if self._current(request_id):
+            self.results.plan(cards)
+
+    def _prediction_ready(self, request_id: int, name: str, prediction: Any, card: Any) -> None:
+        if not self._current(request_id) or name not in self.results.sections:
             return
-        self.prediction = prediction
-        self.results.show_prediction(prediction, card_tooltip(card), getattr(card, "limitations", ""))
-        self.cam.set_findings(list(prediction.classes), prediction.top)
+        self.results.show_prediction(name, prediction)
+        self.cam.set_findings(self._cam_findings(), self._combo_choice())
         self.resultsShown.emit(prediction)
+
+    def _combo_choice(self) -> tuple[str, str] | None:
+        """The heat map chosen by the user, else the default one (shown next by the worker)."""
+        return self._overlay if self._overlay_pinned else default_finding(self.results.predictions())
+
+    def _cam_findings(self) -> list[tuple[str, str]]:
+        return [(p.model, c) for p in self.results.predictions() for c in p.classes]
+
+    def _model_failed(self, request_id: int, name: str, message: str) -> None:
+        if self._current(request_id):
+            self.results.show_model_error(name, message)
 
     def _prediction_failed(self, request_id: int, message: str) -> None:
         if request_id == self._request:
             self.results.show_message(message)
+            self.cam.set_findings([])
+            self._findings_complete = True
 
-    def _overlay_ready(self, request_id: int, finding: str, overlay: QImage) -> None:
-        if request_id != self._request or self.loaded is None:
+    def _inference_finished(self, request_id: int) -> None:
+        if self._current(request_id):
+            self._findings_complete = True
+            self.findingsComplete.emit()
+
+    def _overlay_ready(self, request_id: int, model: str, finding: str, overlay: QImage) -> None:
+        if request_id != self._request or self.loaded is None or model not in self.results.sections:
             return
         self.view.set_overlay(overlay)
         self.view.set_overlay_visible(self.cam.toggle.isChecked())
-        self._overlay_finding = finding
-        self.overlayShown.emit(finding)
+        self._overlay = (model, finding)
+        self.cam.select(model, finding)
+        self.overlayShown.emit(model, finding)
 
     def show_error(self, message: str) -> None:
         """Show a problem above the image (not modal); the current image stays."""
@@ -430,48 +486,90 @@ class MainWindow(QMainWindow):
         self.view.set_overlay_opacity(opacity)
         self.settings.overlay_opacity = opacity
 
-    def _finding_chosen(self, finding: str) -> None:
-        if self.prediction is not None and finding != self._overlay_finding:
-            self.worker.request_overlay(self._request, finding)
+    def _finding_chosen(self, model: str, finding: str) -> None:
+        if self.results.predictions() and (model, finding) != self._overlay:
+            self._overlay_pinned = True
+            self.worker.request_overlay(self._request, model, finding)
+
+    @property
+    def predictions(self) -> dict[str, Any]:
+        """Model bundle name → the Prediction in the sidebar for the image shown, in sidebar order."""
+        return {p.model: p for p in self.results.predictions()}
 
     # -- model choice --------------------------------------------------------------------------------
     def _fill_models(self) -> None:
-        from xrayviewer.engine.bundle import find_bundles
-
-        self.model_menu.clear()
-        group = QActionGroup(self.model_menu)
-        current = self.settings.model
-        bundles = find_bundles()
+        """Model menu: one checkable "run this model" action per installed bundle, in sidebar order."""
+        for action in self._model_actions:
+            self.model_menu.removeAction(action)
+            action.deleteLater()
+        try:
+            bundles = self._list_bundles()
+        except ModelUnavailableError as exc:
+            self.show_error(str(exc))
+            bundles = []
+        disabled = set(self.settings.disabled_models)
+        self._model_actions = []
         for bundle in bundles:
-            name = bundle.name
-            action = self.model_menu.addAction(f"{name} v{bundle.card.version}")
+            action = QAction(f"{bundle.name} v{bundle.card.version}", self.model_menu)
             action.setCheckable(True)
-            action.setChecked(name == current or (not current and bundle is bundles[0]))
-            action.triggered.connect(lambda _=False, n=name: self._choose_model(n, self.settings.device))
-            group.addAction(action)
+            action.setChecked(bundle.name not in disabled)
+            action.setToolTip(f"Run {bundle.name} on every image")
+            action.toggled.connect(lambda on, n=bundle.name: self.set_model_enabled(n, on))
+            self._model_actions.append(action)
         if not bundles:
-            self.model_menu.addAction("(no model installed)").setEnabled(False)
+            placeholder = QAction("(no model installed)", self.model_menu)
+            placeholder.setEnabled(False)
+            self._model_actions.append(placeholder)
+        self.model_menu.insertActions(self._models_end, self._model_actions)
 
-    def _choose_model(self, model: str, device: str) -> None:
-        self.settings.model, self.settings.device = model, device
-        self.worker.configure(model, device)
-        if self.loaded is not None:
-            self.prediction = None
+    def set_model_enabled(self, name: str, enabled: bool) -> None:
+        """Run model bundle ``name`` on every image, or not (remembered). Turning one off removes its
+        section and heat map and re-runs nothing; turning one on runs only that model on the image shown."""
+        disabled = set(self.settings.disabled_models)
+        (disabled.discard if enabled else disabled.add)(name)
+        self.settings.disabled_models = sorted(disabled)
+        self.worker.set_disabled(disabled)
+        if self.loaded is None or self._request != self._shown_request:
+            return  # nothing shown, or an image is being opened: its run already follows the new choice
+        if enabled:
+            self._rerun([name, *self._unanswered()])
+            return
+        self.results.remove_model(name)
+        self.cam.set_findings(self._cam_findings(), self._combo_choice())
+        if self._overlay is not None and self._overlay[0] == name:
+            self.view.set_overlay(None)
+            self._overlay = None
+            choice = default_finding(self.results.predictions())
+            if choice is not None:
+                self.worker.request_overlay(self._request, *choice, chosen=self._overlay_pinned)
+        if not self.results.sections:
+            self.results.show_message(ALL_TURNED_OFF)
+            self.cam.set_findings([])
+
+    def _choose_device(self, device: str) -> None:
+        self.settings.device = device
+        self.worker.configure(device)
+        if self.loaded is not None and self._request == self._shown_request:
+            self._overlay = None
             self.view.set_overlay(None)
             self.cam.set_findings([])
-            self._request = self._shown_request = self.worker.request_prediction(self.loaded.image)
+            self.results.show_busy()
+            self._rerun(None)
 
     # -- export and closing ----------------------------------------------------------------------------
     def findings_legend(self) -> list[str]:
-        """Text lines describing the current prediction, for the exported picture."""
-        p = self.prediction
-        if p is None:
+        """Text lines describing every model's findings on the image shown, for the exported picture."""
+        predictions = self.results.predictions()
+        if not predictions:
             return []
-        lines = [f"{p.model} v{p.version} — second opinion, not a diagnosis"]
-        for name in sorted(p.classes, key=lambda c: -float(p.scores[c])):
-            lines.append(f"{name}: {float(p.scores[name]):.0%} ({finding_wording(name in p.positive)})")
-        if self.view.overlay_item.isVisible() and self._overlay_finding:
-            lines.append(f"heat map: {self._overlay_finding}")
+        lines = ["Second opinion, not a diagnosis"]
+        for p in predictions:
+            lines.append(f"{p.model} v{p.version}")
+            for name in sorted(p.classes, key=lambda c: -float(p.scores[c])):
+                wording = finding_wording(name in p.positive)
+                lines.append(f"  {name}: {float(p.scores[name]):.0%} ({wording})")
+        if self.view.overlay_item.isVisible() and self._overlay is not None:
+            lines.append("heat map: {}: {}".format(*self._overlay))
         return lines
 
     def export_dialog(self, annotated: bool = True) -> None:

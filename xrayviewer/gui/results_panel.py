@@ -1,4 +1,5 @@
-"""Results sidebar: one row per finding (probability bar, threshold tick, wording), model facts, status.
+"""Results sidebar: a section per model bundle (name, version, device, time; one row per finding with a
+probability bar, threshold tick and wording; the card's limits), applicability warnings, status, disclaimer.
 
 State in (``show_busy``, ``show_prediction``, ``show_message``); it never computes anything itself.
 """
@@ -6,6 +7,7 @@ State in (``show_busy``, ``show_prediction``, ``show_message``); it never comput
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
@@ -13,8 +15,10 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QProgressBar,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -69,77 +73,62 @@ def card_tooltip(card: Any) -> str:
     return "<br>".join(parts)
 
 
-class ResultsPanel(QWidget):
-    """The findings of the current image, or why there are none."""
+class ModelSection(QFrame):
+    """One model bundle's part of the sidebar: header with its facts, finding rows, its card's limits,
+    or its own error."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, card: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("resultsPanel")
-        self.status = QLabel("Open an image to get a second opinion.")
-        self.status.setObjectName("resultsStatus")
-        self.status.setWordWrap(True)
+        self.setObjectName("modelSection")
+        self.name = card.name
+        self.prediction: Any = None
+        self.answered = False  # findings or an error are shown
+        self.header = QLabel(f"<b>{html.escape(card.name)}</b> v{html.escape(str(card.version))}")
+        self.header.setObjectName("modelHeader")
+        self.header.setToolTip(card_tooltip(card))
+        self.facts = QLabel("analysing…")
+        self.facts.setObjectName("modelInfo")
+        self.facts.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setTextVisible(False)
-        self.busy.setMaximumHeight(6)
-        self.busy.hide()
-        self.table = QWidget()
-        self.grid = QGridLayout(self.table)
+        self.busy.setMaximumHeight(4)
+        self.grid = QGridLayout()
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setHorizontalSpacing(8)
+        self.grid.setVerticalSpacing(2)
         self.grid.setColumnStretch(1, 1)
-        self.model_info = QLabel()
-        self.model_info.setObjectName("modelInfo")
-        self.model_info.setWordWrap(True)
-        self.model_info.setTextFormat(Qt.TextFormat.RichText)
-        self.disclaimer = QLabel(DISCLAIMER)
-        self.disclaimer.setObjectName("disclaimer")
-        self.disclaimer.setWordWrap(True)
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
+        self.error = QLabel()
+        self.error.setObjectName("modelError")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        limitations = getattr(card, "limitations", "")
+        self.limits = QLabel(f"Limits: {limitations}")
+        self.limits.setObjectName("limits")
+        self.limits.setWordWrap(True)
+        if not limitations:  # never setVisible(True) here: before it joins the layout it would be a window
+            self.limits.hide()
+        title = QHBoxLayout()
+        title.addWidget(self.header)
+        title.addWidget(self.facts, 1)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.status)
+        layout.setContentsMargins(0, 6, 0, 4)
+        layout.setSpacing(3)
+        layout.addLayout(title)
         layout.addWidget(self.busy)
-        layout.addWidget(self.table)
-        layout.addWidget(line)
-        layout.addWidget(self.model_info)
-        layout.addWidget(self.disclaimer)
+        layout.addLayout(self.grid)
+        layout.addWidget(self.error)
+        layout.addWidget(self.limits)
+        self.setToolTip(card_tooltip(card))
         self.rows: dict[str, tuple[QLabel, ProbabilityBar, QLabel]] = {}
 
-    def _clear_rows(self) -> None:
-        while self.grid.count():
-            widget = self.grid.takeAt(0).widget()
-            if widget is not None:
-                widget.deleteLater()
-        self.rows.clear()
-
-    def show_busy(self, text: str = "Analysing the image…") -> None:
-        """Inference is running: busy indicator, no stale findings."""
-        self._clear_rows()
-        self.model_info.clear()
-        self.status.setText(text)
-        self.busy.show()
-
-    def show_message(self, text: str) -> None:
-        """No findings to show (no model installed, an error): say why, plainly."""
-        self._clear_rows()
-        self.model_info.clear()
+    def show_prediction(self, prediction: Any) -> None:
+        """One row per finding, highest score first; device, backend and time in the header."""
+        self.prediction, self.answered = prediction, True
         self.busy.hide()
-        self.status.setText(text)
-
-    def show_prediction(self, prediction: Any, card_tooltip: str = "", limitations: str = "") -> None:
-        """One row per finding, highest score first, and the model's name, version, device and time."""
-        self._clear_rows()
-        self.busy.hide()
-        classes = list(prediction.classes)
-        order = sorted(classes, key=lambda c: -float(prediction.scores[c]))
+        self.error.hide()
         positives = set(prediction.positive)
-        self.status.setText(
-            f"{len(positives)} of {len(order)} findings above the model's threshold"
-            if positives
-            else f"No finding above the model's threshold ({len(order)} checked)"
-        )
+        order = sorted(prediction.classes, key=lambda c: -float(prediction.scores[c]))
         for row, name in enumerate(order):
             score, threshold = float(prediction.scores[name]), float(prediction.thresholds[name])
             positive = name in positives
@@ -152,15 +141,134 @@ class ResultsPanel(QWidget):
                 self.grid.addWidget(widget, row, column)
             self.rows[name] = (label, bar, verdict)
         total_ms = float(prediction.timings.get("total", 0.0))
-        limits = (
-            f"<br><span style='color:#e0a040'>Limits: {html.escape(limitations)}</span>"
-            if limitations
-            else ""
+        self.facts.setText(f"{prediction.device} ({prediction.backend}) · {total_ms:.0f} ms")
+
+    def show_error(self, message: str) -> None:
+        """This model gave no findings: say why in its place."""
+        self.answered = True
+        self.busy.hide()
+        self.facts.setText("failed")
+        self.error.setText(message)
+        self.error.show()
+
+
+class ResultsPanel(QWidget):
+    """The findings of the current image, one section per model bundle, or why there are none."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultsPanel")
+        self.status = QLabel("Open an image to get a second opinion.")
+        self.status.setObjectName("resultsStatus")
+        self.status.setWordWrap(True)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setMaximumHeight(6)
+        self.busy.hide()
+        self.warnings = QLabel()
+        self.warnings.setObjectName("applicability")
+        self.warnings.setWordWrap(True)
+        self.warnings.hide()
+        body = QWidget()
+        body.setObjectName("resultsBody")
+        self.sections_box = QVBoxLayout(body)
+        self.sections_box.setContentsMargins(0, 0, 4, 0)
+        self.sections_box.setSpacing(0)
+        self.sections_box.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("resultsScroll")
+        self.scroll.setWidget(body)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.disclaimer = QLabel(DISCLAIMER)
+        self.disclaimer.setObjectName("disclaimer")
+        self.disclaimer.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.status)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.warnings)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.disclaimer)
+        self.sections: dict[str, ModelSection] = {}
+
+    def _clear(self) -> None:
+        for name in list(self.sections):
+            self.remove_model(name)
+        self.warnings.hide()
+
+    def show_busy(self, text: str = "Analysing the image…") -> None:
+        """An image is being opened or analysed: busy indicator, no stale findings."""
+        self._clear()
+        self.status.setText(text)
+        self.busy.show()
+
+    def show_message(self, text: str) -> None:
+        """No findings to show (no model installed, not a radiograph, an error): say why, plainly."""
+        self._clear()
+        self.busy.hide()
+        self.status.setText(text)
+
+    def set_warnings(self, warnings: Sequence[str]) -> None:
+        """Applicability warnings for the image (e.g. a lateral view), shown above the findings."""
+        self.warnings.setText("\n".join(warnings))
+        self.warnings.setVisible(bool(warnings))
+
+    def plan(self, cards: Sequence[Any]) -> None:
+        """One section per card, in this order: new ones wait for their model, others keep their
+        findings, sections of models not listed go."""
+        names = [card.name for card in cards]
+        for name in [n for n in self.sections if n not in names]:
+            self.remove_model(name)
+        for index, card in enumerate(cards):
+            if card.name not in self.sections:
+                self.sections[card.name] = ModelSection(card, self.scroll.widget())
+            self.sections_box.insertWidget(index, self.sections[card.name])
+        self.sections = {name: self.sections[name] for name in names}
+        self.busy.hide()
+        self._update_status()
+
+    def show_prediction(self, name: str, prediction: Any) -> None:
+        """The findings of model ``name`` (planned before)."""
+        if name in self.sections:
+            self.sections[name].show_prediction(prediction)
+            self._update_status()
+
+    def show_model_error(self, name: str, message: str) -> None:
+        """Model ``name`` failed: its section says why; the others are untouched."""
+        if name in self.sections:
+            self.sections[name].show_error(message)
+            self._update_status()
+
+    def remove_model(self, name: str) -> None:
+        """Drop the section of model ``name`` (e.g. turned off in the Model menu)."""
+        section = self.sections.pop(name, None)
+        if section is not None:
+            self.sections_box.removeWidget(section)
+            section.deleteLater()
+            self._update_status()
+
+    def predictions(self) -> list[Any]:
+        """The Predictions shown, in section order."""
+        return [s.prediction for s in self.sections.values() if s.prediction is not None]
+
+    def _update_status(self) -> None:
+        if not self.sections:
+            return
+        shown = self.predictions()
+        running = sum(not s.answered for s in self.sections.values())
+        checked = sum(len(p.classes) for p in shown)
+        positive = sum(len(p.positive) for p in shown)
+        models = f"{len(shown)} model{'s' if len(shown) != 1 else ''}"
+        text = (
+            f"{positive} of {checked} findings above their model's threshold ({models})"
+            if positive
+            else f"No finding above its model's threshold ({checked} checked by {models})"
         )
-        self.model_info.setText(
-            f"<b>{prediction.model}</b> v{prediction.version} · {prediction.device} "
-            f"({prediction.backend}) · {total_ms:.0f} ms"
-            "<br><u>Model card</u> (hover for data, metrics, limits)"
-            + limits
-        )
-        self.model_info.setToolTip(card_tooltip or "No model card details available.")
+        if not shown:
+            text = "Analysing the image…" if running else "No model could give findings (see below)."
+        elif running:
+            text += f" · {running} still running"
+        self.status.setText(text)

@@ -1,4 +1,5 @@
-"""Persisted user settings (QSettings): window geometry, last folder, recent files, overlay, model, device."""
+"""Persisted user settings (QSettings): window geometry, last folder, recent files, overlay, the models
+turned off, device."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ class ViewerSettings:
 
     def __init__(self, store: QSettings | None = None) -> None:
         self.store = store if store is not None else QSettings("XRayViewer", "XRayViewer")
+
+    def _get_list(self, key: str) -> list[str]:
+        value = self.store.value(key, [])
+        if isinstance(value, str):  # QSettings gives a one-item list back as a plain string
+            value = [value]
+        return [str(v) for v in value or [] if str(v)]
 
     def _get(self, key: str, default, kind):
         value = self.store.value(key, default)
@@ -55,10 +62,7 @@ class ViewerSettings:
     @property
     def recent_files(self) -> list[str]:
         """Most recent first."""
-        value = self.store.value("files/recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in value or []][:MAX_RECENT]
+        return self._get_list("files/recent")[:MAX_RECENT]
 
     def add_recent(self, path: str) -> None:
         """Put ``path`` first in the recent files."""
@@ -75,13 +79,14 @@ class ViewerSettings:
         self.store.setValue("overlay/opacity", float(value))
 
     @property
-    def model(self) -> str:
-        """Name of the chosen model bundle ('' = the first one installed)."""
-        return self._get("model/name", "", str)
+    def disabled_models(self) -> list[str]:
+        """Names of the installed model bundles the user turned off (every other one runs). The single
+        ``model/name`` choice of earlier versions is not read: all models run by default now."""
+        return self._get_list("model/disabled")
 
-    @model.setter
-    def model(self, value: str) -> None:
-        self.store.setValue("model/name", value)
+    @disabled_models.setter
+    def disabled_models(self, names: list[str]) -> None:
+        self.store.setValue("model/disabled", sorted(set(names)))
 
     @property
     def device(self) -> str:

@@ -1,4 +1,4 @@
-"""Background work off the UI thread: decode an image, run the model, render Grad-CAM overlays.
+"""Background work off the UI thread: decode an image, run every enabled model, render Grad-CAM overlays.
 
 ``ViewerWorker`` is a QObject moved to a QThread (see ``WorkerThread``); the UI sends it requests through
 queued signals and it answers with signals tagged by request id. Every request carries an id and the UI
@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,29 +50,39 @@ class LoadedImage:
     levels: WindowLevelState
 
 
-def load_predictor(model: str | None = None, device: str = "auto") -> Any:
-    """The engine's ``Predictor`` for the installed bundle named ``model`` (or the first one found)."""
+def installed_bundles() -> list[Any]:
+    """The engine's installed ``Bundle``s in search-path order (see ``engine.bundle.find_bundles``)."""
     from xrayviewer.engine.bundle import BundleError, find_bundles
+
+    try:
+        return find_bundles()
+    except (BundleError, OSError) as exc:
+        raise ModelUnavailableError(f"Model bundles could not be read: {exc}") from exc
+
+
+def load_predictor(bundle: Any, device: str = "auto") -> Any:
+    """The engine's ``Predictor`` for ``bundle``, loaded (weights verified, warmed up) on this thread."""
+    from xrayviewer.engine.bundle import BundleError
     from xrayviewer.engine.devices import usable_cpus
     from xrayviewer.engine.predictor import Predictor
 
     try:
-        bundles = find_bundles()
-    except BundleError as exc:
-        raise ModelUnavailableError(f"Model bundles could not be read: {exc}") from exc
-    if not bundles:
-        raise ModelUnavailableError(
-            "No model installed: no second opinion is available. Install a model bundle "
-            "(see 'xrayviewer models') to get findings."
-        )
-    chosen = next((b for b in bundles if model and b.name == model), bundles[0])
-    try:
         # on the CPU, leave one core to the UI thread: inference stays in the background
-        predictor = Predictor(chosen, device=device, threads=max(1, usable_cpus() - 1))
+        predictor = Predictor(bundle, device=device, threads=max(1, usable_cpus() - 1))
         predictor.load()
-    except (BundleError, ValueError) as exc:  # ValueError: the chosen device is not available
-        raise ModelUnavailableError(f"The model {chosen.name!r} could not be loaded: {exc}") from exc
+    except (BundleError, ValueError, OSError) as exc:  # ValueError: the chosen device is not available
+        raise ModelUnavailableError(f"The model {bundle.name!r} could not be loaded: {exc}") from exc
     return predictor
+
+
+def default_finding(predictions: Sequence[Any]) -> tuple[str, str] | None:
+    """(model, finding) whose heat map is shown first: the highest-scoring positive finding over all
+    predictions, else the top finding of the first one; None without predictions."""
+    positives = [(p.scores[c], p.model, c) for p in predictions for c in p.positive]
+    if positives:
+        _, model, finding = max(positives, key=lambda item: item[0])
+        return model, finding
+    return (predictions[0].model, predictions[0].top) if predictions else None
 
 
 _pools: dict[str, ProcessPoolExecutor] = {}
@@ -119,28 +129,50 @@ def prepare(path: str | Path, image: XRayImage) -> LoadedImage:
     return LoadedImage(Path(path), image, picture, describe_levels(image))
 
 
-PredictorFactory = Callable[[str, str], Any]  # (model name or "", device) -> object with predict(image)
+PredictorFactory = Callable[[Any, str], Any]  # (engine Bundle, device) -> object with predict(image), card
+BundleLister = Callable[[], list[Any]]  # -> engine Bundles in display order; may raise ModelUnavailableError
+NO_MODEL = (
+    "No model installed: no second opinion is available. Install a model bundle "
+    "(see 'xrayviewer models') to get findings."
+)
+ALL_TURNED_OFF = "Every model is turned off (Model ▸ Run models): no findings computed."
 
 
 class ViewerWorker(QObject):
-    """Decodes, predicts and explains on its own thread; every answer carries the request id."""
+    """Decodes, predicts and explains on its own thread; every answer carries the request id.
+
+    Every installed bundle not in ``disabled`` runs on each image, one after the other in the lister's
+    order; each answers on its own (``predictionReady`` or ``modelFailed``) as soon as it is done.
+    """
 
     imageReady = Signal(int, object)  # request id, LoadedImage
     imageFailed = Signal(int, str)  # request id, message for the user
-    inferenceStarted = Signal(int)
-    predictionReady = Signal(int, object, object)  # request id, engine Prediction, ModelCard or None
-    predictionFailed = Signal(int, str)  # request id, message (also: no model installed)
-    overlayReady = Signal(int, str, object)  # request id, finding, QImage on the source grid (overlay_qimage)
+    applicabilityChecked = Signal(int, object)  # request id, engine Applicability (warnings to show)
+    inferenceStarted = Signal(int, object)  # request id, ModelCards of the bundles that run, in order
+    predictionReady = Signal(int, str, object, object)  # request id, bundle name, Prediction, ModelCard
+    modelFailed = Signal(int, str, str)  # request id, bundle name, message: that bundle's error only
+    predictionFailed = Signal(int, str)  # request id, why there are no findings at all (no model, refusal)
+    inferenceFinished = Signal(int)  # request id: every bundle has answered
+    overlayReady = Signal(int, str, str, object)  # request id, bundle, finding, QImage on the source grid
     legendReady = Signal(object)  # RGBA uint8 (1, 256, 4): the overlay colormap, low to high
-    engineReady = Signal()  # torch and the engine are imported (the model itself loads on first use)
+    engineReady = Signal()  # torch and the engine are imported (the models themselves load on first use)
 
-    def __init__(self, predictor_factory: PredictorFactory = load_predictor) -> None:
+    def __init__(
+        self,
+        predictor_factory: PredictorFactory = load_predictor,
+        bundle_lister: BundleLister = installed_bundles,
+    ) -> None:
         super().__init__()
         self.latest = 0  # raised by the UI thread; work for older ids is skipped
-        self._factory = predictor_factory
-        self._model, self._device = "", "auto"
-        self._predictor: Any = None
-        self._current: tuple[int, XRayImage, Any] | None = None
+        self.disabled: frozenset[str] = frozenset()  # set by the UI thread: bundles not to run
+        self.overlay_chosen = 0  # request id for which the user chose a heat map: no automatic one then
+        self._factory, self._lister = predictor_factory, bundle_lister
+        self._device = "auto"
+        self._predictors: dict[tuple[str, str, str], Any] = {}  # (name, version, weights sha256) -> predictor
+        self._request = 0  # the request the predictions below belong to
+        self._image: XRayImage | None = None
+        self._predictions: dict[str, Any] = {}  # bundle name -> Prediction for ``_image``
+        self._auto_overlay: tuple[str, str] | None = None
         self._legend_sent = False
 
     def _stale(self, request_id: int) -> bool:
@@ -160,15 +192,15 @@ class ViewerWorker(QObject):
 
         self.engineReady.emit()
 
-    @Slot(str, str)
-    def configure(self, model: str, device: str) -> None:
-        """Use another model or device from the next prediction on (the old model is released)."""
-        if (model, device) != (self._model, self._device):
-            self._model, self._device, self._predictor = model, device, None
+    @Slot(str)
+    def configure(self, device: str) -> None:
+        """Use another device from the next prediction on (the loaded models are released)."""
+        if device != self._device:
+            self._device, self._predictors = device, {}
 
     @Slot(int, str)
     def open_path(self, request_id: int, path: str) -> None:
-        """Decode ``path``, report it, then run the model on it."""
+        """Decode ``path``, report it, then run the models on it."""
         if self._stale(request_id):
             return
         try:
@@ -185,40 +217,84 @@ class ViewerWorker(QObject):
         if self._stale(request_id):
             return
         self.imageReady.emit(request_id, loaded)
-        self.predict(request_id, image)
+        self.predict(request_id, image, None)
 
-    @Slot(int, object)
-    def predict(self, request_id: int, image: XRayImage) -> None:
-        """Run the model (loaded once, lazily) and report the prediction and the top finding's overlay."""
+    def _predictor(self, bundle: Any) -> Any:
+        card = bundle.card
+        key = (bundle.name, card.version, card.weights_sha256)
+        if key not in self._predictors:
+            self._predictors[key] = self._factory(bundle, self._device)
+        return self._predictors[key]
+
+    @Slot(int, object, object)
+    def predict(self, request_id: int, image: XRayImage, only: list[str] | None) -> None:
+        """Check the image is a radiograph, then run every enabled bundle (or those named in ``only``,
+        keeping the others' predictions of the same image), each answering as soon as it is done."""
         if self._stale(request_id):
             return
-        self.inferenceStarted.emit(request_id)
+        from xrayviewer.engine.applicability import check_applicability
+
+        verdict = check_applicability(image)
+        self.applicabilityChecked.emit(request_id, verdict)
+        if verdict.refused:
+            self.predictionFailed.emit(request_id, verdict.refusal)
+            return
         try:
-            if self._predictor is None:
-                self._predictor = self._factory(self._model, self._device)
-            prediction = self._predictor.predict(image)
+            bundles = self._lister()
         except ModelUnavailableError as exc:
             self.predictionFailed.emit(request_id, str(exc))
             return
-        except Exception as exc:
-            self.predictionFailed.emit(request_id, f"Inference failed: {exc}")
+        enabled = [b for b in bundles if b.name not in self.disabled]
+        if not enabled:
+            self.predictionFailed.emit(request_id, ALL_TURNED_OFF if bundles else NO_MODEL)
             return
-        if self._stale(request_id):
-            return
-        self._current = (request_id, image, prediction)
-        self.predictionReady.emit(request_id, prediction, getattr(self._predictor, "card", None))
-        if prediction.top:
-            self.explain(request_id, prediction.top)
+        installed = {(b.name, b.card.version, b.card.weights_sha256) for b in enabled}
+        self._predictors = {k: v for k, v in self._predictors.items() if k in installed}
+        if image is not self._image or only is None:
+            self._image, self._predictions, self._auto_overlay = image, {}, None
+        self._request = request_id
+        self.inferenceStarted.emit(request_id, [b.card for b in enabled])
+        for bundle in enabled:
+            if self._stale(request_id):
+                return
+            if (only is not None and bundle.name not in only) or bundle.name in self.disabled:
+                continue
+            try:
+                prediction = self._predictor(bundle).predict(image)
+            except ModelUnavailableError as exc:
+                prediction, error = None, str(exc)
+            except Exception as exc:
+                prediction, error = None, f"Inference failed: {exc}"
+            if self._stale(request_id):
+                return
+            if prediction is None:
+                self.modelFailed.emit(request_id, bundle.name, error)
+                continue
+            self._predictions[bundle.name] = prediction
+            self.predictionReady.emit(request_id, bundle.name, prediction, bundle.card)
+            self._update_default_overlay(request_id, enabled)
+        if not self._stale(request_id):
+            self.inferenceFinished.emit(request_id)
 
-    @Slot(int, str)
-    def explain(self, request_id: int, finding: str) -> None:
-        """Render the CAM of ``finding`` for the current prediction as an RGBA overlay."""
-        if self._current is None or self._current[0] != request_id or self._stale(request_id):
+    def _update_default_overlay(self, request_id: int, order: list[Any]) -> None:
+        """Show the heat map of ``default_finding`` when it changed, unless the user chose one."""
+        if self.overlay_chosen == request_id:
+            return
+        shown = [self._predictions[b.name] for b in order if b.name in self._predictions]
+        choice = default_finding([p for p in shown if p.model not in self.disabled])
+        if choice is not None and choice != self._auto_overlay:
+            self._auto_overlay = choice
+            self.explain(request_id, *choice)
+
+    @Slot(int, str, str)
+    def explain(self, request_id: int, model: str, finding: str) -> None:
+        """Render the CAM of ``model``'s ``finding`` for the current image as an RGBA overlay."""
+        if request_id != self._request or self._stale(request_id) or self._image is None:
             return
         from xrayviewer.engine.cam import cam_to_image, overlay_rgba
 
-        _, image, prediction = self._current
-        cam = prediction.cams.get(finding)
+        prediction = self._predictions.get(model)
+        cam = None if prediction is None else prediction.cams.get(finding)
         if cam is None:
             return
         try:
@@ -228,29 +304,34 @@ class ViewerWorker(QObject):
                 self.legendReady.emit(np.asarray(overlay_rgba(ramp, CAM_COLORMAP, 1.0)))
                 self._legend_sent = True
         except Exception as exc:
-            self.predictionFailed.emit(request_id, f"The heat map could not be drawn: {exc}")
+            self.modelFailed.emit(request_id, model, f"The heat map could not be drawn: {exc}")
             return
-        if rgba.shape[:2] != image.shape:
-            self.predictionFailed.emit(request_id, "The heat map does not match the image size.")
+        if rgba.shape[:2] != self._image.shape:
+            self.modelFailed.emit(request_id, model, "The heat map does not match the image size.")
             return
         if not self._stale(request_id):
-            self.overlayReady.emit(request_id, finding, overlay_qimage(rgba))
+            self.overlayReady.emit(request_id, model, finding, overlay_qimage(rgba))
 
 
 class WorkerThread(QObject):
     """Owns a ``ViewerWorker`` and the QThread it lives on; ``request_*`` are safe to call from the UI."""
 
     _open = Signal(int, str)
-    _predict = Signal(int, object)
-    _explain = Signal(int, str)
-    _configure = Signal(str, str)
+    _predict = Signal(int, object, object)
+    _explain = Signal(int, str, str)
+    _configure = Signal(str)
     _warm_up = Signal()
 
-    def __init__(self, predictor_factory: PredictorFactory = load_predictor, parent=None) -> None:
+    def __init__(
+        self,
+        predictor_factory: PredictorFactory = load_predictor,
+        bundle_lister: BundleLister = installed_bundles,
+        parent=None,
+    ) -> None:
         super().__init__(parent)
         self.thread = QThread()
         self.thread.setObjectName("xrayviewer-worker")
-        self.worker = ViewerWorker(predictor_factory)
+        self.worker = ViewerWorker(predictor_factory, bundle_lister)
         self.worker.moveToThread(self.thread)
         self._open.connect(self.worker.open_path)
         self._predict.connect(self.worker.predict)
@@ -278,23 +359,35 @@ class WorkerThread(QObject):
         self._open.emit(request_id, str(path))
         return request_id
 
-    def request_prediction(self, image: XRayImage) -> int:
-        """Queue a prediction for an already open image; returns its request id."""
+    def request_prediction(
+        self, image: XRayImage, only: Sequence[str] | None = None, keep_overlay: bool = False
+    ) -> int:
+        """Queue running the models on an already open image (only the bundles named in ``only``, keeping
+        the other results; ``keep_overlay``: no automatic heat-map change); returns its request id."""
         request_id = self._new_id()
-        self._predict.emit(request_id, image)
+        if keep_overlay:
+            self.worker.overlay_chosen = request_id
+        self._predict.emit(request_id, image, None if only is None else list(only))
         return request_id
 
     def resume(self, request_id: int) -> None:
         """Make an earlier request current again (the one after it failed and is forgotten)."""
         self.worker.latest = request_id
 
-    def request_overlay(self, request_id: int, finding: str) -> None:
-        """Queue rendering the overlay of ``finding`` for request ``request_id``."""
-        self._explain.emit(request_id, finding)
+    def request_overlay(self, request_id: int, model: str, finding: str, chosen: bool = True) -> None:
+        """Queue rendering the overlay of ``model``'s ``finding`` for request ``request_id``; ``chosen``
+        (by the user) stops automatic heat-map changes for that request."""
+        if chosen:
+            self.worker.overlay_chosen = request_id
+        self._explain.emit(request_id, model, finding)
 
-    def configure(self, model: str, device: str) -> None:
-        """Choose the model bundle ("" = first installed) and device for the next predictions."""
-        self._configure.emit(model, device)
+    def set_disabled(self, names: Sequence[str]) -> None:
+        """Bundles not to run from now on (a run in progress skips them too)."""
+        self.worker.disabled = frozenset(names)
+
+    def configure(self, device: str) -> None:
+        """Choose the device for the next predictions (models reload on first use)."""
+        self._configure.emit(device)
 
     def stop(self) -> None:
         """Mark everything stale, let the current step finish and stop the thread."""
