@@ -10,7 +10,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QFrame,
@@ -35,7 +35,7 @@ class ProbabilityBar(QWidget):
     def __init__(self, score: float, threshold: float, positive: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.score, self.threshold, self.positive = float(score), float(threshold), bool(positive)
-        self.setMinimumSize(90, 14)
+        self.setMinimumSize(60, 14)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip(f"score {self.score:.3f} · threshold {self.threshold:.3f}")
 
@@ -71,6 +71,20 @@ def card_tooltip(card: Any) -> str:
         parts.append("<b>Metrics:</b> " + "; ".join(f"{k}: {v}" for k, v in card.metrics.items()))
     parts.append(f"<b>Thresholds:</b> {card.threshold_method}")
     return "<br>".join(parts)
+
+
+class _ContentHeightScrollArea(QScrollArea):
+    """A scroll area that asks for its content's whole height: it scrolls only when the dock is shorter."""
+
+    def sizeHint(self) -> QSize:
+        """Full content height (QScrollArea's own hint is cached from when the content was empty)."""
+        body = self.widget().sizeHint()
+        return QSize(body.width(), body.height() + 2 * self.frameWidth())
+
+    def minimumSizeHint(self) -> QSize:
+        """Wide enough for the content beside a scroll bar: rows are never cut off on the right."""
+        width = self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+        return QSize(width + 2 * self.frameWidth(), super().minimumSizeHint().height())
 
 
 class ModelSection(QFrame):
@@ -141,7 +155,8 @@ class ModelSection(QFrame):
                 self.grid.addWidget(widget, row, column)
             self.rows[name] = (label, bar, verdict)
         total_ms = float(prediction.timings.get("total", 0.0))
-        self.facts.setText(f"{prediction.device} ({prediction.backend}) · {total_ms:.0f} ms")
+        self.facts.setText(f"{prediction.device} · {total_ms:.0f} ms")
+        self.facts.setToolTip(f"{prediction.backend} on {prediction.device}; preprocess + forward + CAM")
 
     def show_error(self, message: str) -> None:
         """This model gave no findings: say why in its place."""
@@ -176,12 +191,13 @@ class ResultsPanel(QWidget):
         self.sections_box.setContentsMargins(0, 0, 4, 0)
         self.sections_box.setSpacing(0)
         self.sections_box.addStretch(1)
-        self.scroll = QScrollArea()
+        self.scroll = _ContentHeightScrollArea()
         self.scroll.setObjectName("resultsScroll")
         self.scroll.setWidget(body)
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.disclaimer = QLabel(DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
         self.disclaimer.setWordWrap(True)
@@ -255,6 +271,7 @@ class ResultsPanel(QWidget):
         return [s.prediction for s in self.sections.values() if s.prediction is not None]
 
     def _update_status(self) -> None:
+        self.scroll.updateGeometry()  # sections came, went or grew: ask for the new content height
         if not self.sections:
             return
         shown = self.predictions()
