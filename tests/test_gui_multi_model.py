@@ -94,9 +94,13 @@ def test_every_model_has_its_section_findings_heat_maps_and_legend(qtbot, tmp_pa
 def test_turning_a_model_off_and_on_in_the_model_menu(qtbot, tmp_path, two_bundles, predictors, chest):
     window = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], two_bundles)
     open_all(qtbot, window, chest)
+    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS):
+        choose_finding(window, "tiny-type", "viral")
     action = menu_action(window, "tiny-type")
     assert action.isCheckable() and action.isChecked()
-    action.trigger()  # off
+    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:
+        action.trigger()  # off: its heat map gives way to the remaining model's default one
+    assert shown.args == list(default_finding([window.predictions["tiny-test"]]))
     assert list(window.results.sections) == ["tiny-test"]
     assert {window.cam.finding.itemData(i)[0] for i in range(window.cam.finding.count())} == {"tiny-test"}
     qtbot.wait(300)  # nothing may run again

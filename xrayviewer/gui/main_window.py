@@ -536,12 +536,12 @@ class MainWindow(QMainWindow):
             return
         self.results.remove_model(name)
         self.cam.set_findings(self._cam_findings(), self._combo_choice())
-        if self._overlay is not None and self._overlay[0] == name:
+        if self._overlay is not None and self._overlay[0] == name:  # back to the default heat map
             self.view.set_overlay(None)
-            self._overlay = None
+            self._overlay, self._overlay_pinned = None, False
             choice = default_finding(self.results.predictions())
             if choice is not None:
-                self.worker.request_overlay(self._request, *choice, chosen=self._overlay_pinned)
+                self.worker.request_overlay(self._request, *choice, chosen=False)
         if not self.results.sections:
             self.results.show_message(ALL_TURNED_OFF)
             self.cam.set_findings([])
@@ -550,7 +550,7 @@ class MainWindow(QMainWindow):
         self.settings.device = device
         self.worker.configure(device)
         if self.loaded is not None and self._request == self._shown_request:
-            self._overlay = None
+            self._overlay, self._overlay_pinned = None, False
             self.view.set_overlay(None)
             self.cam.set_findings([])
             self.results.show_busy()

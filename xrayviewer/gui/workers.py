@@ -135,7 +135,7 @@ NO_MODEL = (
     "No model installed: no second opinion is available. Install a model bundle "
     "(see 'xrayviewer models') to get findings."
 )
-ALL_TURNED_OFF = "Every model is turned off (Model ▸ Run models): no findings computed."
+ALL_TURNED_OFF = "Every model is turned off in the Model menu: no findings computed."
 
 
 class ViewerWorker(QObject):
