@@ -3,9 +3,9 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
 
 Shots: the viewer with a chest DICOM and the heat map (docs/screenshot-viewer.png), the window/level panel
-(docs/screenshot-window-level.png) and the findings sidebar (docs/screenshot-findings.png). The installed
-model bundle is used; without one, a random-weight DenseNet-121 built by benchmarks/ui_responsiveness.py
-stands in, and its name says so ("benchmark-random-densenet121"): its scores and heat maps mean nothing.
+(docs/screenshot-window-level.png) and the findings sidebar (docs/screenshot-findings.png). Every
+installed model bundle runs, as in the viewer; without one, a random-weight DenseNet-121 built by
+benchmarks/ui_responsiveness.py stands in, and its name says so ("benchmark-random-densenet121"): its scores and heat maps mean nothing.
 To shoot with a bundle that is not installed, point XRAYVIEWER_MODELS_DIR at the folder holding it.
 """
 
