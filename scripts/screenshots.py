@@ -5,8 +5,9 @@
 Shots: the viewer with a chest DICOM and the heat map (docs/screenshot-viewer.png), the window/level panel
 (docs/screenshot-window-level.png) and the findings sidebar (docs/screenshot-findings.png). Every
 installed model bundle runs, as in the viewer; without one, a random-weight DenseNet-121 built by
-benchmarks/ui_responsiveness.py stands in, and its name says so ("benchmark-random-densenet121"): its scores and heat maps mean nothing.
-To shoot with a bundle that is not installed, point XRAYVIEWER_MODELS_DIR at the folder holding it.
+benchmarks/ui_responsiveness.py stands in, and its name says so ("benchmark-random-densenet121"): its
+scores and heat maps mean nothing. To shoot with a bundle that is not installed, point
+XRAYVIEWER_MODELS_DIR at the folder holding it.
 """
 
 from __future__ import annotations
