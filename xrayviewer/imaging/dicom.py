@@ -7,6 +7,7 @@ colour to grey → Modality LUT (rescale or LUT sequence) → header windows / V
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from xrayviewer.imaging.errors import (
     UnreadableImageError,
     UnsupportedImageError,
 )
-from xrayviewer.imaging.image import VoiLut, Window, XRayImage
+from xrayviewer.imaging.image import ADULT_AGE_YEARS, VoiLut, Window, XRayImage
 from xrayviewer.imaging.metadata import display_metadata
 from xrayviewer.imaging.windows import auto_window, bit_depth_window
 
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_PIXELS = 2**27  # 134 M pixels in one frame (≈ 11 600 × 11 600): far above any radiograph
 MAX_PIXEL_BYTES = 2**32  # 4 GiB of decoded pixel data over all frames
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+_AGE = re.compile(r"(\d{1,3}) ?([DWMY])")  # Age String (PS3.5 6.2): "nnnD", "nnnW", "nnnM", "nnnY"
+_AGE_UNITS_PER_YEAR = {"D": 365.25, "W": 365.25 / 7, "M": 12.0, "Y": 1.0}
 
 
 def read_dataset(path: Path) -> Dataset:
@@ -198,6 +201,16 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     return None
 
 
+def age_group(ds: Dataset) -> str:
+    """The patient's coarse age group from Patient's Age ("nnnD", "nnnW", "nnnM" or "nnnY"): "child" under
+    18 years, "adult" from 18, "" when absent or malformed. Only the group leaves the header, not the age."""
+    match = _AGE.fullmatch(str(ds.get("PatientAge") or "").strip().upper())
+    if match is None:
+        return ""
+    years = int(match[1]) / _AGE_UNITS_PER_YEAR[match[2]]
+    return "adult" if years >= ADULT_AGE_YEARS else "child"
+
+
 def dicom_image(ds: Dataset, path: Path) -> XRayImage:
     """A dataset from ``read_dataset`` → XRayImage (pipeline order: see the module docstring)."""
     _refuse_non_images(ds)
@@ -236,6 +249,7 @@ def dicom_image(ds: Dataset, path: Path) -> XRayImage:
         voi_lut=table,
         pixel_spacing=_pixel_spacing(ds),
         view_position=str(ds.get("ViewPosition", "")).strip() or None,
+        age_group=age_group(ds),
         metadata=display_metadata(ds),
         source=path,
         warnings=notes,

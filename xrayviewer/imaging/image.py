@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+AGE_GROUPS = ("child", "adult")  # XRayImage.age_group values ("" = unknown); child: under 18 years
+ADULT_AGE_YEARS = 18
+
 
 @dataclass(frozen=True)
 class Window:
@@ -41,6 +44,7 @@ class XRayImage:
     voi_lut: VoiLut | None = None  # a VOI LUT Sequence, when present it is the default instead of window
     pixel_spacing: tuple[float, float] | None = None  # (row, col) mm
     view_position: str | None = None  # "PA", "AP", "LL", ...
+    age_group: str = ""  # coarse, non-identifying: "child" | "adult" | "" (unknown); never the age itself
     metadata: dict[str, str] = field(default_factory=dict)  # de-identified display subset
     source: Path | None = None
     warnings: list[str] = field(default_factory=list)
