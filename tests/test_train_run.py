@@ -176,6 +176,7 @@ def test_multiclass_two_phase_plateau_mlp_head(shared_data, tmp_path):
     config.data.limit_per_class = 5
     config.model.head = "mlp"
     config.optim.schedule, config.optim.freeze_epochs, config.optim.unfreeze = "plateau", 1, "last:2"
+    config.card.views, config.card.age_group, config.card.negative_classes = ["AP"], "child", ["normal"]
     lrs: list[float] = []
     result = train(config, [lambda e: lrs.append(e.lr) if isinstance(e, EpochEnded) else None])
     assert result.status == "completed"
@@ -186,6 +187,7 @@ def test_multiclass_two_phase_plateau_mlp_head(shared_data, tmp_path):
     assert (
         card.task == "multiclass" and card.classes == ["normal", "bacterial", "viral"] and card.head == "mlp"
     )
+    assert (card.views, card.age_group, card.negative_classes) == (["AP"], "child", ["normal"])
     scores = (
         Predictor(result.bundle_dir, device="cpu")
         .predict(open_image(config.data.image_dir + "/" + "IM-0009-0001.jpeg"))

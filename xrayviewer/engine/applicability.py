@@ -1,15 +1,20 @@
 """Whether the chest-film models apply to an image: refuse what is not a projection radiograph, warn on views
-the models were not trained on.
+the models were not trained on, and warn per model when the film is outside its training population.
 
 The verdict comes from header fields that ``XRayImage`` already carries (Modality and Body part in its
-de-identified ``metadata``, ``view_position``); PNG, JPEG and TIFF files have none and pass unchecked.
+de-identified ``metadata``, ``view_position``, ``age_group``); PNG, JPEG and TIFF files have none and pass
+unchecked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from xrayviewer.imaging.image import XRayImage
+
+if TYPE_CHECKING:
+    from xrayviewer.engine.bundle import ModelCard
 
 # DICOM Modality values of projection radiographs: CR, DX, the retired DR, and RG (film/screen).
 PROJECTION_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
@@ -46,3 +51,21 @@ def check_applicability(image: XRayImage) -> Applicability:
     if body_part and body_part not in CHEST_BODY_PARTS:
         warnings.append(f"Body part {body_part}: the models were trained on chest films.")
     return Applicability(warnings=tuple(warnings))
+
+
+_TRAINED_ON = {"child": "children's films", "adult": "adults' films"}
+_PATIENT_IS = {"child": "a child", "adult": "an adult"}
+
+
+def population_warnings(image: XRayImage, card: ModelCard) -> tuple[str, ...]:
+    """Where the film lies outside the model's training population: a view not in ``card.views``, an age
+    group other than ``card.age_group``. Unknown on either side (empty) gives no warning."""
+    warnings = []
+    view = (image.view_position or "").strip().upper()
+    if view and card.views and view not in card.views:
+        trained = " and ".join(filter(None, [", ".join(card.views[:-1]), card.views[-1]]))
+        warnings.append(f"Trained on {trained} films; this film is {view}.")
+    trained_age, patient_age = card.age_group, image.age_group
+    if trained_age and patient_age and patient_age != trained_age:
+        warnings.append(f"Trained on {_TRAINED_ON[trained_age]}; this patient is {_PATIENT_IS[patient_age]}.")
+    return tuple(warnings)

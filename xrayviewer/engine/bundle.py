@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from xrayviewer import __version__
 from xrayviewer.engine.paths import models_search_path
 from xrayviewer.engine.preprocess import PreprocessRecipe
+from xrayviewer.imaging.image import AGE_GROUPS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,6 +63,9 @@ class ModelCard:
     training_config: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     limitations: str = ""  # where the model must not be trusted; shown with its results
+    views: list[str] = field(default_factory=list)  # ViewPosition values of the training films ([]: unknown)
+    age_group: str = ""  # the training patients: child | adult | "" (unknown or mixed)
+    negative_classes: list[str] = field(default_factory=list)  # classes meaning "no finding" (e.g. normal)
     engine_version: str = __version__
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     weights_file: str = WEIGHTS_FILE
@@ -84,6 +89,7 @@ class ModelCard:
             raise ValueError("thresholds must be finite numbers")
         if self.temperature is not None and not self.temperature > 0:
             raise ValueError("temperature must be positive")
+        check_population(self.classes, self.views, self.age_group, self.negative_classes)
 
     @property
     def input_size(self) -> int:
@@ -130,6 +136,28 @@ class ModelCard:
 
 
 _REQUIRED = {"name", "version", "task", "classes", "architecture", "thresholds", "threshold_method"}
+_VIEW_CODE = re.compile(r"[A-Z0-9_ ]{1,16}")  # a DICOM Code String such as AP, PA, LL
+
+
+def check_population(classes: list[str], views: object, age_group: object, negative_classes: object) -> None:
+    """Raise ``ValueError`` unless the card's population fields are valid: ``views`` distinct DICOM
+    ViewPosition codes, ``age_group`` one of ``imaging.image.AGE_GROUPS`` or "", ``negative_classes``
+    distinct classes of the model that leave at least one finding."""
+    if not isinstance(views, (list, tuple)) or not all(isinstance(v, str) and _VIEW_CODE.fullmatch(v)
+                                                       for v in views):
+        raise ValueError(f"views must be a list of DICOM ViewPosition codes such as \"AP\", \"PA\" "
+                         f"(upper case; got {views!r})")
+    if len(set(views)) != len(views):
+        raise ValueError(f"views must be distinct (got {views!r})")
+    if age_group not in ("", *AGE_GROUPS):
+        raise ValueError(f"age_group must be one of {', '.join(AGE_GROUPS)} or empty (got {age_group!r})")
+    if not isinstance(negative_classes, (list, tuple)) or len(set(negative_classes)) != len(negative_classes):
+        raise ValueError(f"negative_classes must be a list of distinct classes (got {negative_classes!r})")
+    unknown = [c for c in negative_classes if c not in classes]
+    if unknown:
+        raise ValueError(f"negative_classes {unknown} are not among the classes {classes}")
+    if classes and len(negative_classes) == len(classes):
+        raise ValueError("negative_classes must leave at least one class that is a finding")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class Prediction:
     device: str
     timings: dict[str, float] = field(default_factory=dict)  # ms: preprocess, forward, cam, total
     backend: str = "torch"  # "torch" or "onnxruntime"
+    negative_classes: list[str] = field(default_factory=list)  # the card's "no finding" classes (e.g. normal)
 
 
 @dataclass
@@ -188,6 +189,7 @@ class Predictor:
             device=str(self.device),
             timings=dict(timings),
             backend=self.backend,
+            negative_classes=list(card.negative_classes),
         )
 
     def predict_many(self, paths: Iterable[str | Path], with_cams: bool = True,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from xrayviewer.engine.bundle import check_population
 from xrayviewer.engine.preprocess import PreprocessRecipe
 
 TASKS = ("binary", "multiclass", "multilabel")
@@ -133,6 +134,9 @@ class CardConfig:
     data_description: str = ""  # e.g. "Kermany et al. 2018 pediatric chest X-rays, Guangzhou, ages 1-5"
     licence: str = ""  # the training data's licence and required citation
     limitations: str = ""  # where the model must not be trusted
+    views: list[str] = field(default_factory=list)  # ViewPosition values of the training films, e.g. ["AP"]
+    age_group: str = ""  # the training patients: child | adult | "" (unknown or mixed)
+    negative_classes: list[str] = field(default_factory=list)  # classes meaning "no finding", e.g. ["normal"]
 
 
 @dataclass
@@ -191,6 +195,19 @@ class TrainConfig:
             raise ConfigError(f"split.folds must be 0 (no cross-validation) or >= 2 (got {self.split.folds})")
         if self.split.folds and not 0 <= self.split.fold < self.split.folds:
             raise ConfigError(f"split.fold must be in 0..{self.split.folds - 1} (got {self.split.fold})")
+        self._validate_card()
+
+    def _validate_card(self) -> None:
+        card = self.card
+        if card.negative_classes and self.task == "binary":
+            raise ConfigError("card.negative_classes must be empty for a binary model: its one class is the "
+                              "finding, the negative class is implicit")
+        if card.negative_classes and not self.classes:
+            raise ConfigError("card.negative_classes needs the classes listed (top-level classes = [...])")
+        try:
+            check_population(self.classes, card.views, card.age_group, card.negative_classes)
+        except ValueError as exc:
+            raise ConfigError(f"card.{exc}") from None
 
     def resolved(self) -> dict[str, Any]:
         """The configuration as plain TOML-able data (what the run and the model card record)."""

@@ -552,6 +552,9 @@ class Trainer:
             description=f"{config.task} {', '.join(names)} trained by xrayviewer train (best epoch "
             f"{self.best_epoch})",
             limitations=config.card.limitations,
+            views=list(config.card.views),
+            age_group=config.card.age_group,
+            negative_classes=list(config.card.negative_classes),
             weights_dtype=config.model.weights_dtype,
         )
 
