@@ -8,6 +8,7 @@ DenseNet saturates every score, and a merely re-normalised one barely moves).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,8 +29,12 @@ def make_bundle(
     recipe: PreprocessRecipe | None = None,
     temperature: float | None = None,
     seed: int = 0,
+    logit_offsets: dict[str, float] | None = None,
+    card_fields: dict[str, Any] | None = None,
 ) -> Bundle:
-    """Save a randomly initialised ``arch``/``head`` bundle whose BN statistics come from ``inputs``."""
+    """Save a randomly initialised ``arch``/``head`` bundle whose BN statistics come from ``inputs``;
+    ``logit_offsets`` (class → added to its logit) make a class score high or low, ``card_fields`` are
+    further ``ModelCard`` fields (e.g. views, age_group, negative_classes)."""
     torch.manual_seed(seed)
     model = build_model(arch, len(classes), head=head)
     for module in model.modules():
@@ -45,6 +50,8 @@ def make_bundle(
         spread = logits.std(dim=0).clamp_min(1e-6) if len(inputs) > 1 else torch.ones(len(classes))
         last.weight.div_(spread[:, None])
         last.bias.copy_((last.bias - logits.mean(dim=0)) / spread)
+        for name, offset in (logit_offsets or {}).items():
+            last.bias[classes.index(name)] += offset
     card = ModelCard(
         name=directory.name,
         version="0.0-test",
@@ -58,5 +65,6 @@ def make_bundle(
         temperature=temperature,
         metrics={"split": "none", "n": 0},
         training_data={"sources": "none: random weights for tests"},
+        **(card_fields or {}),
     )
     return save_bundle(directory, model, card)

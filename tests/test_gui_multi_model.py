@@ -184,7 +184,7 @@ def test_opening_another_image_mid_way_drops_the_remaining_models(qtbot, tmp_pat
 def test_default_heat_map_is_the_highest_positive_finding_across_models():
     def prediction(model, scores, positive):
         return SimpleNamespace(model=model, scores=scores, positive=positive,
-                               top=max(scores, key=scores.get))
+                               top=max(scores, key=scores.get), negative_classes=[])
 
     a = prediction("a", {"x": 0.9, "y": 0.1}, [])  # x is not positive at its threshold
     b = prediction("b", {"u": 0.6, "v": 0.4}, ["u", "v"])

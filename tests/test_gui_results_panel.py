@@ -16,7 +16,7 @@ def _prediction(model, scores, thresholds):
     return SimpleNamespace(
         classes=list(scores), scores=scores, thresholds=thresholds, model=model, version="1",
         positive=[c for c in scores if scores[c] >= thresholds[c]], device="cpu", backend="torch",
-        timings={"total": 12.0},
+        timings={"total": 12.0}, negative_classes=[],
     )
 
 

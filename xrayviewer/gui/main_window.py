@@ -31,11 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from xrayviewer.engine.applicability import population_warnings
 from xrayviewer.gui.cam_controls import CamControls
 from xrayviewer.gui.export import export_png
 from xrayviewer.gui.image_view import ImageView
 from xrayviewer.gui.metadata_panel import MetadataPanel
-from xrayviewer.gui.results_panel import ResultsPanel, finding_wording
+from xrayviewer.gui.results_panel import ResultsPanel, display_order, score_text
 from xrayviewer.gui.settings import DEVICES, ViewerSettings
 from xrayviewer.gui.thumbnails import ThumbnailStrip, image_files
 from xrayviewer.gui.window_level import WindowLevelPanel
@@ -394,7 +395,9 @@ class MainWindow(QMainWindow):
 
     def _inference_started(self, request_id: int, cards: list[Any]) -> None:
         if self._current(request_id):
-            self.results.plan(cards)
+            assert self.loaded is not None
+            image = self.loaded.image
+            self.results.plan(cards, {card.name: population_warnings(image, card) for card in cards})
 
     def _prediction_ready(self, request_id: int, name: str, prediction: Any, card: Any) -> None:
         if not self._current(request_id) or name not in self.results.sections:
@@ -565,9 +568,8 @@ class MainWindow(QMainWindow):
         lines = ["Second opinion, not a diagnosis"]
         for p in predictions:
             lines.append(f"{p.model} v{p.version}")
-            for name in sorted(p.classes, key=lambda c: -float(p.scores[c])):
-                wording = finding_wording(name in p.positive)
-                lines.append(f"  {name}: {float(p.scores[name]):.0%} ({wording})")
+            lines.extend(f"  warning: {w}" for w in self.results.sections[p.model].population_warnings)
+            lines.extend(f"  {name}: {score_text(p, name)}" for name in display_order(p))
         if self.view.overlay_item.isVisible() and self._overlay is not None:
             lines.append("heat map: {}: {}".format(*self._overlay))
         return lines

@@ -1,5 +1,7 @@
-"""Results sidebar: a section per model bundle (name, version, device, time; one row per finding with a
-probability bar, threshold tick and wording; the card's limits), applicability warnings, status, disclaimer.
+"""Results sidebar: a section per model bundle (name, version, device, time; where the film is outside the
+model's training population; one row per class with a probability bar, threshold tick and wording; the
+card's limits), applicability warnings, status, disclaimer. A card's negative classes ("normal") are shown
+without wording and never counted as findings.
 
 State in (``show_busy``, ``show_prediction``, ``show_message``); it never computes anything itself.
 """
@@ -7,7 +9,7 @@ State in (``show_busy``, ``show_prediction``, ``show_message``); it never comput
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt
@@ -56,6 +58,20 @@ def finding_wording(positive: bool) -> str:
     return "suggested" if positive else "not suggested"
 
 
+def score_text(prediction: Any, name: str) -> str:
+    """A class's score and decision, e.g. "55% · suggested"; a negative class gets none ("normal 24%")."""
+    score = f"{float(prediction.scores[name]):.0%}"
+    if name in prediction.negative_classes:
+        return score
+    return f"{score} · {finding_wording(name in prediction.positive)}"
+
+
+def display_order(prediction: Any) -> list[str]:
+    """The classes as listed: findings by descending score, then the negative classes."""
+    negatives = set(prediction.negative_classes)
+    return sorted(prediction.classes, key=lambda c: (c in negatives, -float(prediction.scores[c])))
+
+
 def card_tooltip(card: Any) -> str:
     """Model card summary for the sidebar's tooltip: data, metrics, operating points, limits."""
     if card is None:
@@ -96,6 +112,7 @@ class ModelSection(QFrame):
         self.setObjectName("modelSection")
         self.name = card.name
         self.prediction: Any = None
+        self.population_warnings: tuple[str, ...] = ()
         self.answered = False  # findings or an error are shown
         self.header = QLabel(f"<b>{html.escape(card.name)}</b> v{html.escape(str(card.version))}")
         self.header.setObjectName("modelHeader")
@@ -112,6 +129,12 @@ class ModelSection(QFrame):
         self.grid.setHorizontalSpacing(8)
         self.grid.setVerticalSpacing(2)
         self.grid.setColumnStretch(1, 1)
+        self.population = QLabel()
+        self.population.setObjectName("applicability")
+        self.population.setWordWrap(True)
+        self.population.setToolTip("This film is outside the population the model was trained on: "
+                                   "its scores are less reliable here.")
+        self.population.hide()
         self.error = QLabel()
         self.error.setObjectName("modelError")
         self.error.setWordWrap(True)
@@ -130,27 +153,35 @@ class ModelSection(QFrame):
         layout.setSpacing(3)
         layout.addLayout(title)
         layout.addWidget(self.busy)
+        layout.addWidget(self.population)
         layout.addLayout(self.grid)
         layout.addWidget(self.error)
         layout.addWidget(self.limits)
         self.setToolTip(card_tooltip(card))
         self.rows: dict[str, tuple[QLabel, ProbabilityBar, QLabel]] = {}
 
+    def set_population_warnings(self, warnings: Sequence[str]) -> None:
+        """Where the film is outside this model's training population (``engine.applicability``)."""
+        self.population_warnings = tuple(warnings)
+        self.population.setText("\n".join(warnings))
+        self.population.setVisible(bool(warnings))
+
     def show_prediction(self, prediction: Any) -> None:
-        """One row per finding, highest score first; device, backend and time in the header."""
+        """One row per class, findings first, highest score first; device, backend and time in the header."""
         self.prediction, self.answered = prediction, True
         self.busy.hide()
         self.error.hide()
-        positives = set(prediction.positive)
-        order = sorted(prediction.classes, key=lambda c: -float(prediction.scores[c]))
-        for row, name in enumerate(order):
+        negatives = set(prediction.negative_classes)
+        positives = set(prediction.positive) - negatives
+        for row, name in enumerate(display_order(prediction)):
             score, threshold = float(prediction.scores[name]), float(prediction.thresholds[name])
             positive = name in positives
             label = QLabel(name)
             bar = ProbabilityBar(score, threshold, positive)
-            verdict = QLabel(f"{score:.0%} · {finding_wording(positive)}")
+            verdict = QLabel(score_text(prediction, name))
             verdict.setObjectName("positive" if positive else "negative")
-            verdict.setToolTip(f"threshold {threshold:.2f} (operating point from the model card)")
+            verdict.setToolTip("reference class: not a finding" if name in negatives
+                               else f"threshold {threshold:.2f} (operating point from the model card)")
             for column, widget in enumerate((label, bar, verdict)):
                 self.grid.addWidget(widget, row, column)
             self.rows[name] = (label, bar, verdict)
@@ -232,9 +263,10 @@ class ResultsPanel(QWidget):
         self.warnings.setText("\n".join(warnings))
         self.warnings.setVisible(bool(warnings))
 
-    def plan(self, cards: Sequence[Any]) -> None:
+    def plan(self, cards: Sequence[Any], population: Mapping[str, Sequence[str]] | None = None) -> None:
         """One section per card, in this order: new ones wait for their model, others keep their
-        findings, sections of models not listed go."""
+        findings, sections of models not listed go. ``population``: model name → its population
+        warnings for the image (``engine.applicability.population_warnings``)."""
         names = [card.name for card in cards]
         for name in [n for n in self.sections if n not in names]:
             self.remove_model(name)
@@ -242,6 +274,7 @@ class ResultsPanel(QWidget):
             if card.name not in self.sections:
                 self.sections[card.name] = ModelSection(card, self.scroll.widget())
             self.sections_box.insertWidget(index, self.sections[card.name])
+            self.sections[card.name].set_population_warnings((population or {}).get(card.name, ()))
         self.sections = {name: self.sections[name] for name in names}
         self.busy.hide()
         self._update_status()
@@ -276,8 +309,8 @@ class ResultsPanel(QWidget):
             return
         shown = self.predictions()
         running = sum(not s.answered for s in self.sections.values())
-        checked = sum(len(p.classes) for p in shown)
-        positive = sum(len(p.positive) for p in shown)
+        checked = sum(len(p.classes) - len(p.negative_classes) for p in shown)
+        positive = sum(len(set(p.positive) - set(p.negative_classes)) for p in shown)
         models = f"{len(shown)} model{'s' if len(shown) != 1 else ''}"
         text = (
             f"{positive} of {checked} findings above their model's threshold ({models})"

@@ -77,12 +77,18 @@ def load_predictor(bundle: Any, device: str = "auto") -> Any:
 
 def default_finding(predictions: Sequence[Any]) -> tuple[str, str] | None:
     """(model, finding) whose heat map is shown first: the highest-scoring positive finding over all
-    predictions, else the top finding of the first one; None without predictions."""
-    positives = [(p.scores[c], p.model, c) for p in predictions for c in p.positive]
+    predictions, else the top finding of the first one; None without predictions. A card's negative
+    classes ("normal") are not findings: never chosen."""
+    positives = [(p.scores[c], p.model, c) for p in predictions for c in p.positive
+                 if c not in p.negative_classes]
     if positives:
         _, model, finding = max(positives, key=lambda item: item[0])
         return model, finding
-    return (predictions[0].model, predictions[0].top) if predictions else None
+    if not predictions:
+        return None
+    first = predictions[0]
+    findings = [c for c in first.scores if c not in first.negative_classes]
+    return first.model, max(findings, key=first.scores.__getitem__)
 
 
 _pools: dict[str, ProcessPoolExecutor] = {}

@@ -1,0 +1,73 @@
+"""The sidebar says, per model, when a film is outside the model's training population, and a card's
+negative classes ("normal") are shown but never counted as findings nor chosen for the heat map."""
+
+from __future__ import annotations
+
+import pytest
+from gui_helpers import WAIT_MS, make_tiny_bundle, make_window
+from imaging_dicoms import dataset, ramp, write
+
+from xrayviewer.engine.predictor import Predictor
+
+TYPES = ("normal", "bacterial", "viral")
+ADULT_PA_WARNINGS = (
+    "Trained on AP films; this film is PA.",
+    "Trained on children's films; this patient is an adult.",
+)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bundles")
+    pediatric = make_tiny_bundle(folder, "pediatric-ap", classes=("pneumonia",), task="binary",
+                                 card_fields={"views": ["AP"], "age_group": "child"})
+    types = make_tiny_bundle(folder, "types", classes=TYPES, task="multiclass", seed=1,
+                             logit_offsets={"normal": 6.0}, card_fields={"negative_classes": ["normal"]})
+    return {b.name: b for b in (pediatric, types)}
+
+
+def torch_predictor(bundle, device):
+    return Predictor(bundle, device="cpu", backend="torch")
+
+
+def film(tmp_path, name, view, age):
+    pixels = ramp(160, 128, high=4095)
+    return write(dataset(pixels, bits_stored=12, ViewPosition=view, PatientAge=age), tmp_path / name)
+
+
+def open_all(qtbot, window, path):
+    with qtbot.waitSignal(window.findingsComplete, timeout=WAIT_MS):
+        window.open_paths([str(path)])
+
+
+def test_each_section_warns_when_the_film_is_outside_its_training_population(qtbot, tmp_path, bundles):
+    window = make_window(qtbot, tmp_path, torch_predictor, bundles.values())
+    open_all(qtbot, window, film(tmp_path, "adult_pa.dcm", "PA", "045Y"))
+    pediatric, types = window.results.sections["pediatric-ap"], window.results.sections["types"]
+    assert pediatric.population.isVisible()
+    assert pediatric.population.text() == "\n".join(ADULT_PA_WARNINGS)
+    assert pediatric.population_warnings == ADULT_PA_WARNINGS
+    assert not types.population.isVisible()  # its card names no population: nothing to say
+    assert pediatric.rows  # the findings are still shown, below the warning
+    legend = window.findings_legend()
+    start = legend.index(f"pediatric-ap v{bundles['pediatric-ap'].card.version}")
+    assert legend[start + 1 : start + 3] == [f"  warning: {w}" for w in ADULT_PA_WARNINGS]
+
+    open_all(qtbot, window, film(tmp_path, "child_ap.dcm", "AP", "004Y"))
+    assert window.results.sections["pediatric-ap"].population.isHidden()
+
+
+def test_negative_class_is_shown_but_never_a_finding_nor_the_default_heat_map(qtbot, tmp_path, bundles):
+    window = make_window(qtbot, tmp_path, torch_predictor, [bundles["types"]])
+    open_all(qtbot, window, film(tmp_path, "film.dcm", "AP", "004Y"))
+    prediction = window.predictions["types"]
+    assert prediction.top == "normal" and prediction.positive == ["normal"]  # normal scores highest
+    section = window.results.sections["types"]
+    assert list(section.rows)[-1] == "normal"  # listed after the findings
+    assert section.rows["normal"][2].text() == f"{prediction.scores['normal']:.0%}"  # no "suggested"
+    assert section.rows["bacterial"][2].text().endswith("· not suggested")
+    assert window.results.status.text() == "No finding above its model's threshold (2 checked by 1 model)"
+    finding = max(("bacterial", "viral"), key=prediction.scores.__getitem__)
+    qtbot.waitUntil(lambda: window._overlay == ("types", finding), timeout=WAIT_MS)
+    assert window.cam.current() == ("types", finding)
+    assert f"  normal: {prediction.scores['normal']:.0%}" in window.findings_legend()
