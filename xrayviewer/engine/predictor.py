@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xrayviewer.engine.applicability import check_applicability
+from xrayviewer.engine.applicability import check_applicability, population_warnings
 from xrayviewer.engine.bundle import Bundle, load_bundle, load_model, sha256_of
 from xrayviewer.engine.cam import gradcam_from_maps, linear_cams
 from xrayviewer.engine.devices import configure_cpu_threads, pick_device
@@ -50,7 +50,8 @@ class Prediction:
 @dataclass
 class FileResult:
     """One file of a batch: its prediction, or the one-line reason it could not be scored (a refusal of
-    ``engine.applicability`` included), and the applicability warnings."""
+    ``engine.applicability`` included), and the applicability warnings (those of ``population_warnings``
+    prefixed with the model's name, e.g. "pneumonia: Trained on AP films; this film is PA.")."""
 
     path: Path
     prediction: Prediction | None
@@ -202,8 +203,10 @@ class Predictor:
             try:
                 image = open_image(path)
                 verdict = check_applicability(image)
+                population = () if verdict.refused else population_warnings(image, self.card)
+                warnings = verdict.warnings + tuple(f"{self.card.name}: {w}" for w in population)
                 pending.append(FileResult(path, None, verdict.refusal or None,
-                                          None if verdict.refused else image, verdict.warnings))
+                                          None if verdict.refused else image, warnings))
             except ImageError as exc:
                 pending.append(FileResult(path, None, _one_line(exc)))
             if sum(r.image is not None for r in pending) >= batch_size:

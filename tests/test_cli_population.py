@@ -1,0 +1,46 @@
+"""`xrayviewer predict` adds the model's population warnings (prefixed with its name) to each file's
+``warnings``: a pediatric AP model on an adult PA film says so; a matching film or a header-less PNG not."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from engine_helpers import make_bundle
+from imaging_dicoms import dataset, ramp, write
+
+from xrayviewer.cli.main import main
+from xrayviewer.engine import onnx_backend
+from xrayviewer.engine.preprocess import PreprocessRecipe
+
+
+@pytest.fixture
+def pediatric_ap(tmp_path, monkeypatch):
+    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
+    rng = np.random.default_rng(0)
+    inputs = [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(4)]
+    return make_bundle(tmp_path / "peds", inputs, arch="tiny-densenet", recipe=PreprocessRecipe(size=64),
+                       classes=("pneumonia",), task="binary",
+                       card_fields={"views": ["AP"], "age_group": "child"})
+
+
+def test_population_warnings_join_each_files_warnings(pediatric_ap, tmp_path, capsys):
+    adult_pa = write(dataset(ramp(96, 80), bits_stored=12, ViewPosition="PA", PatientAge="045Y"),
+                     tmp_path / "adult_pa.dcm")
+    child_ap = write(dataset(ramp(96, 80), bits_stored=12, ViewPosition="AP", PatientAge="006Y"),
+                     tmp_path / "child_ap.dcm")
+    png = tmp_path / "film.png"
+    cv2.imwrite(str(png), (ramp(96, 80, high=255, dtype="uint8")))
+    paths = [str(p) for p in (adult_pa, child_ap, png)]
+    assert main(["predict", *paths, "--model", str(pediatric_ap.path), "--json", "--device", "cpu"]) == 0
+    adult, child, plain = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert adult["warnings"] == ["peds: Trained on AP films; this film is PA.",
+                                 "peds: Trained on children's films; this patient is an adult."]
+    assert adult["scores"] and adult["error"] is None  # warned, still scored
+    assert child["warnings"] == [] and plain["warnings"] == []
+
+    assert main(["predict", paths[0], "--model", str(pediatric_ap.path), "--device", "cpu"]) == 0
+    table = capsys.readouterr().out
+    assert f"{paths[0]}: warning: peds: Trained on AP films; this film is PA." in table
