@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_PIXELS = 2**27  # 134 M pixels in one frame (≈ 11 600 × 11 600): far above any radiograph
 MAX_PIXEL_BYTES = 2**32  # 4 GiB of decoded pixel data over all frames
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
-_AGE = re.compile(r"(\d{1,3}) ?([DWMY])")  # Age String (PS3.5 6.2): "nnnD", "nnnW", "nnnM", "nnnY"
+_AGE = re.compile(r"(\d{1,3}) ?([DWMY]?)")  # Age String (PS3.5 6.2): "nnnD", "nnnW", "nnnM", "nnnY"
 _AGE_UNITS_PER_YEAR = {"D": 365.25, "W": 365.25 / 7, "M": 12.0, "Y": 1.0}
 
 
@@ -202,13 +203,25 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
 
 
 def age_group(ds: Dataset) -> str:
-    """The patient's coarse age group from Patient's Age ("nnnD", "nnnW", "nnnM" or "nnnY"): "child" under
-    18 years, "adult" from 18, "" when absent or malformed. Only the group leaves the header, not the age."""
+    """The patient's coarse age group: "child" under 18 years, "adult" from 18, "" when unknown. From
+    Patient's Age ("nnnD", "nnnW", "nnnM", "nnnY"; a bare number, as many files write it, is years), else
+    from Patient's Birth Date and the Study (or Acquisition) Date. Only the group leaves the header."""
     match = _AGE.fullmatch(str(ds.get("PatientAge") or "").strip().upper())
-    if match is None:
-        return ""
-    years = int(match[1]) / _AGE_UNITS_PER_YEAR[match[2]]
+    if match is not None:
+        years = int(match[1]) / _AGE_UNITS_PER_YEAR[match[2] or "Y"]
+    else:
+        born, seen = _date(ds, "PatientBirthDate"), _date(ds, "StudyDate") or _date(ds, "AcquisitionDate")
+        if born is None or seen is None or seen < born:
+            return ""
+        years = seen.year - born.year - ((seen.month, seen.day) < (born.month, born.day))
     return "adult" if years >= ADULT_AGE_YEARS else "child"
+
+
+def _date(ds: Dataset, keyword: str) -> date | None:
+    try:
+        return datetime.strptime(str(ds.get(keyword) or "").strip()[:8], "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 def dicom_image(ds: Dataset, path: Path) -> XRayImage:
