@@ -4,7 +4,8 @@
 it goes into ``XRayImage.metadata``. The GUI reveals identifying fields only on an explicit user request,
 by calling ``read_identifying_fields(path)``, which re-reads the header: they never travel inside
 ``XRayImage``, so nothing that logs or prints an image can leak them (only a coarse "child"/"adult" group
-derived from Patient's Age does, as ``XRayImage.age_group``, for the models' applicability checks).
+derived from Patient's Age or the birth and study dates does, as ``XRayImage.age_group``, for the models'
+applicability checks).
 """
 
 from __future__ import annotations
