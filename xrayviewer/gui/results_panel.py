@@ -130,7 +130,7 @@ class ModelSection(QFrame):
         self.grid.setVerticalSpacing(2)
         self.grid.setColumnStretch(1, 1)
         self.population = QLabel()
-        self.population.setObjectName("applicability")
+        self.population.setObjectName("population")
         self.population.setWordWrap(True)
         self.population.setToolTip("This film is outside the population the model was trained on: "
                                    "its scores are less reliable here.")
