@@ -1,5 +1,6 @@
 """`xrayviewer predict` adds the model's population warnings (prefixed with its name) to each file's
-``warnings``: a pediatric AP model on an adult PA film says so; a matching film or a header-less PNG not."""
+``warnings``: a pediatric AP model on an adult PA film says so; a matching film or a header-less PNG not.
+The human table never flags a negative class ("normal") POSITIVE."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ from imaging_dicoms import dataset, ramp, write
 
 from xrayviewer.cli.main import main
 from xrayviewer.engine import onnx_backend
-from xrayviewer.engine.preprocess import PreprocessRecipe
+from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
+from xrayviewer.imaging import open_image
+
+
+def _noise(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(n)]
 
 
 @pytest.fixture
 def pediatric_ap(tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
-    rng = np.random.default_rng(0)
-    inputs = [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(4)]
-    return make_bundle(tmp_path / "peds", inputs, arch="tiny-densenet", recipe=PreprocessRecipe(size=64),
+    return make_bundle(tmp_path / "peds", _noise(4), arch="tiny-densenet", recipe=PreprocessRecipe(size=64),
                        classes=("pneumonia",), task="binary",
                        card_fields={"views": ["AP"], "age_group": "child"})
 
@@ -44,3 +49,19 @@ def test_population_warnings_join_each_files_warnings(pediatric_ap, tmp_path, ca
     assert main(["predict", paths[0], "--model", str(pediatric_ap.path), "--device", "cpu"]) == 0
     table = capsys.readouterr().out
     assert f"{paths[0]}: warning: peds: Trained on AP films; this film is PA." in table
+
+
+def test_negative_class_is_never_flagged_positive_in_the_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
+    film = write(dataset(ramp(96, 80), bits_stored=12), tmp_path / "film.dcm")
+    recipe = PreprocessRecipe(size=64)
+    inputs = [preprocess(open_image(film), recipe)[0], *_noise(3)]  # BN statistics that include the film
+    types = make_bundle(tmp_path / "types", inputs, arch="tiny-densenet", recipe=recipe,
+                        classes=("normal", "bacterial", "viral"), task="multiclass",
+                        logit_offsets={"normal": 6.0}, card_fields={"negative_classes": ["normal"]})
+    args = ["predict", str(film), "--model", str(types.path), "--device", "cpu"]
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["positive"] == ["normal"]  # the JSON contract is unchanged
+    assert main(args) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert "POSITIVE" not in rows["normal"] and float(rows["normal"].split()[1]) > 0.5

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
-            _print_table(record)
+            _print_table(record, bundle.card.negative_classes)
     if failed and not args.json:
         print(f"{failed} of {len(files)} files could not be scored", file=sys.stderr)
     return 2 if failed else 0
@@ -119,7 +119,7 @@ def _write_cam(result, folder: Path, written: set[Path]) -> Path:
     return target
 
 
-def _print_table(record: dict) -> None:
+def _print_table(record: dict, negative_classes: list[str]) -> None:
     if record["error"]:
         print(f"{record['file']}: could not be scored: {record['error']}\n")
         return
@@ -129,7 +129,7 @@ def _print_table(record: dict) -> None:
     print(f"{record['file']}  ({record['model']} {record['version']}, {record['ms']:.0f} ms)")
     print(f"  {'finding':<{width}}{'score':>7}{'threshold':>11}")
     for name, score in sorted(record["scores"].items(), key=lambda item: -item[1]):
-        flag = "  POSITIVE" if name in record["positive"] else ""
+        flag = "  POSITIVE" if name in record["positive"] and name not in negative_classes else ""
         print(f"  {name:<{width}}{score:>7.3f}{record['thresholds'][name]:>11.3f}{flag}")
     if record["cam"]:
         print(f"  CAM ({record['top']}): {record['cam']}")
