@@ -5,6 +5,10 @@ of the training run. Example (repository root, shared data beside it):
 
     .venv/bin/python scripts/check_card.py models/pneumonia --labels ../shared/data/kermany/labels.csv \\
         --images ../shared/data/kermany/images --split test --label-column label
+
+Splits the engine drew itself (no split column, e.g. a cross-validation fold) are read from the training run:
+
+    .venv/bin/python scripts/check_card.py models/cardiomegaly --run runs/cardiomegaly-.../cardiomegaly-...
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from xrayviewer.engine.metrics import evaluate
 
 
 def _rows(args: argparse.Namespace) -> list[tuple[str, str]]:
+    if args.run:  # the run's own record of its split: image path and true label
+        with open(Path(args.run) / "predictions.csv", newline="") as fh:
+            return [(r["path"], r["labels"]) for r in csv.DictReader(fh) if r["split"] == args.split]
     mapping = dict(item.split("=", 1) for item in args.map)
     with open(args.labels, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if not args.split or r.get("split") == args.split]
@@ -34,8 +41,10 @@ def main() -> int:
     """Print the card's test metrics beside the ones recomputed from `xrayviewer predict --json`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle")
-    parser.add_argument("--labels", required=True)
-    parser.add_argument("--images", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labels", help="labels CSV (columns file, split and --label-column)")
+    source.add_argument("--run", help="training run folder: its predictions.csv names the split's images")
+    parser.add_argument("--images", help="image folder of --labels")
     parser.add_argument("--split", default="test")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--map", nargs="*", default=[], metavar="RAW=CLASS", help="label renames")
