@@ -6,9 +6,11 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from xrayviewer.cli.main import main
+from xrayviewer.engine.bundle import load_bundle
 
 
 def _nih_subset(shared_data: Path, tmp_path: Path, positives: int, negatives: int) -> Path:
@@ -76,3 +78,6 @@ cam_grid = 0
     assert pooled["positives"] == 6
     assert abs(pooled["auc"] - roc_auc_score(y, p)) < 1e-9
     assert all(f["n"] == 6 for f in summary["per_fold"])  # 2 positive + 4 negative patients per fold
+    card = load_bundle(Path(summary["per_fold"][1]["run"]) / "bundle").card  # still loads: weights untouched
+    assert card.metrics["cross_validation"]["this_fold"] == 1
+    assert card.metrics["cross_validation"]["pooled_auc"] == pytest.approx(roc_auc_score(y, p))

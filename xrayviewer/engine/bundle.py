@@ -143,10 +143,12 @@ def check_population(classes: list[str], views: object, age_group: object, negat
     """Raise ``ValueError`` unless the card's population fields are valid: ``views`` distinct DICOM
     ViewPosition codes, ``age_group`` one of ``imaging.image.AGE_GROUPS`` or "", ``negative_classes``
     distinct classes of the model that leave at least one finding."""
-    if not isinstance(views, (list, tuple)) or not all(isinstance(v, str) and _VIEW_CODE.fullmatch(v)
-                                                       for v in views):
-        raise ValueError(f"views must be a list of DICOM ViewPosition codes such as \"AP\", \"PA\" "
-                         f"(upper case; got {views!r})")
+    if not isinstance(views, (list, tuple)) or not all(
+        isinstance(v, str) and _VIEW_CODE.fullmatch(v) for v in views
+    ):
+        raise ValueError(
+            f'views must be a list of DICOM ViewPosition codes such as "AP", "PA" (upper case; got {views!r})'
+        )
     if len(set(views)) != len(views):
         raise ValueError(f"views must be distinct (got {views!r})")
     if age_group not in ("", *AGE_GROUPS):
@@ -221,7 +223,12 @@ def save_bundle(directory: str | Path, model: nn.Module, card: ModelCard) -> Bun
         for k, v in model.state_dict().items()
     }
     save_file(state, str(weights), metadata={"name": card.name, "version": card.version})
-    card = replace(card, weights_sha256=sha256_of(weights))
+    return write_card(directory, replace(card, weights_sha256=sha256_of(weights)))
+
+
+def write_card(directory: str | Path, card: ModelCard) -> Bundle:
+    """(Re)write ``model.json`` in ``directory``; the weights and their recorded sha256 stay as they are."""
+    directory = Path(directory)
     (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2, ensure_ascii=False) + "\n")
     return Bundle(card=card, path=directory)
 

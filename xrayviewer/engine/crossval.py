@@ -10,13 +10,14 @@ import copy
 import csv
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xrayviewer.engine.bundle import read_bundle, write_card
 from xrayviewer.engine.events import Callback
 from xrayviewer.engine.metrics import bootstrap_auc_ci, macro_auc, one_vs_rest, scored_classes
 from xrayviewer.engine.train_config import ConfigError, TrainConfig
@@ -117,4 +118,21 @@ def cross_validate(
     classes = runs[0].metrics["classes"]
     summary = pooled_summary(runs, config, classes)
     (out_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    for fold, run in enumerate(runs):  # each fold's card also states the estimate across all folds
+        _record_in_card(run, fold, summary)
     return CrossValResult("completed", out_dir, runs, summary)
+
+
+def _record_in_card(run: RunResult, fold: int, summary: dict[str, Any]) -> None:
+    bundle = read_bundle(run.bundle_dir)  # type: ignore[arg-type]
+    estimate = {
+        "folds": summary["folds"],
+        "this_fold": fold,
+        "n": summary["n"],
+        "pooled_auc": summary["pooled"]["auc_macro"],
+        "per_class": summary["pooled"]["per_class"],
+        "fold_auc_mean": summary["fold_auc_mean"],
+        "fold_auc_sd": summary["fold_auc_sd"],
+    }
+    metrics = {**bundle.card.metrics, "cross_validation": estimate}
+    write_card(bundle.path, replace(bundle.card, metrics=metrics))
