@@ -45,9 +45,25 @@ def test_round_trip_gives_the_same_outputs(tmp_path):
     assert loaded.card == saved.card
     assert len(saved.card.weights_sha256) == 64
     card_json = json.loads((tmp_path / "roundtrip" / "model.json").read_text())
-    for key in ("name", "version", "task", "classes", "architecture", "input_size", "preprocessing",
-                "output_activation", "thresholds", "threshold_method", "temperature", "metrics",
-                "training_data", "training_config", "engine_version", "created", "weights_sha256"):
+    for key in (
+        "name",
+        "version",
+        "task",
+        "classes",
+        "architecture",
+        "input_size",
+        "preprocessing",
+        "output_activation",
+        "thresholds",
+        "threshold_method",
+        "temperature",
+        "metrics",
+        "training_data",
+        "training_config",
+        "engine_version",
+        "created",
+        "weights_sha256",
+    ):
         assert key in card_json
     again = make_bundle(tmp_path / "again", _inputs(), recipe=SMALL, arch=TINY)  # same seed, same statistics
     with torch.inference_mode():
@@ -57,6 +73,8 @@ def test_round_trip_gives_the_same_outputs(tmp_path):
 def test_float16_storage_halves_the_file_and_loads_the_rounded_weights(tmp_path):
     full = make_bundle(tmp_path / "full", _inputs(), recipe=SMALL)  # xrv-densenet121: 7M parameters
     model = load_model(full)
+    variance = model.features.norm0.running_var
+    assert variance.max() > 65504  # xrv-scaled inputs: beyond float16, so this buffer must stay float32
     half = save_bundle(tmp_path / "half", model, replace(full.card, weights_dtype="float16"))
     assert half.weights_path.stat().st_size < 0.55 * full.weights_path.stat().st_size
     assert load_bundle(half.path).card.weights_dtype == "float16"
@@ -66,6 +84,10 @@ def test_float16_storage_halves_the_file_and_loads_the_rounded_weights(tmp_path)
     round_to_storage(model, "float16")  # what training evaluates before it saves
     for key, value in model.state_dict().items():
         assert torch.equal(value, rounded.state_dict()[key]), key
+    assert torch.equal(rounded.features.norm0.running_var, variance)  # kept whole, not inf
+    x = torch.from_numpy(np.stack(_inputs()))
+    with torch.inference_mode():
+        assert torch.isfinite(rounded(x)).all()
     with pytest.raises(BundleError, match="weights_dtype"):
         save_bundle(tmp_path / "bad", model, replace(full.card, weights_dtype="int8"))
 
@@ -101,8 +123,14 @@ def test_missing_weights_and_broken_cards_are_clear_errors(tmp_path):
 
 
 def test_card_validation():
-    base = dict(name="m", version="1", classes=["Pneumonia"], architecture="xrv-densenet121",
-                thresholds={"Pneumonia": 0.4}, threshold_method="Youden")
+    base = dict(
+        name="m",
+        version="1",
+        classes=["Pneumonia"],
+        architecture="xrv-densenet121",
+        thresholds={"Pneumonia": 0.4},
+        threshold_method="Youden",
+    )
     assert ModelCard(task="binary", **base).output_activation == "sigmoid"
     with pytest.raises(ValueError, match="exactly one class"):
         ModelCard(**{**base, "task": "binary", "classes": ["a", "b"], "thresholds": {"a": 0.5, "b": 0.5}})
@@ -150,7 +178,8 @@ def test_torchxrayvision_cache_is_offered_and_loaded_without_pickled_code(tmp_pa
     assert offered is not None and len(offered.card.classes) == 18
     assert offered.card.preprocessing.geometry == "center_crop"
     assert offered.card.thresholds["Cardiomegaly"] == pytest.approx(
-        xrv.models.model_urls["densenet121-res224-all"]["op_threshs"][10])
+        xrv.models.model_urls["densenet121-res224-all"]["op_threshs"][10]
+    )
     x = torch.randn(1, 1, 64, 64) * 300
     with torch.inference_mode():
         torch.testing.assert_close(load_model(offered)(x), reference(x))

@@ -24,6 +24,7 @@ from xrayviewer.engine.preprocess import PreprocessRecipe
 from xrayviewer.imaging.image import AGE_GROUPS
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from xrayviewer.engine.models import ChestNet
@@ -193,35 +194,42 @@ def sha256_of(path: Path) -> str:
 STORAGE_DTYPES = ("float32", "float16")  # torch dtype names
 
 
+def stored(value: torch.Tensor, weights_dtype: str) -> torch.Tensor:
+    """``value`` as ``save_bundle`` stores it: floating tensors in ``weights_dtype`` unless that overflows
+    (the first BatchNorm's running variance of xrv-scaled inputs is ~3e6, beyond float16's 65504): then
+    float32."""
+    import torch
+
+    if not value.is_floating_point():
+        return value
+    narrow = value.to(getattr(torch, weights_dtype))
+    return narrow if bool(torch.isfinite(narrow).all()) or not bool(torch.isfinite(value).all()) else value
+
+
 def round_to_storage(model: nn.Module, weights_dtype: str) -> None:
     """Round ``model``'s floating weights in place to what ``save_bundle`` stores, so that metrics computed
     afterwards are exactly what the saved bundle reproduces."""
     import torch
 
-    dtype = getattr(torch, weights_dtype)
     with torch.no_grad():
         for value in model.state_dict().values():
             if value.is_floating_point():
-                value.copy_(value.to(dtype))
+                value.copy_(stored(value, weights_dtype))
 
 
 def save_bundle(directory: str | Path, model: nn.Module, card: ModelCard) -> Bundle:
     """Write ``weights.safetensors`` (floating tensors as ``card.weights_dtype``) and ``model.json`` (with the
     weights' sha256) into ``directory``."""
-    import torch
     from safetensors.torch import save_file
 
     if card.weights_dtype not in STORAGE_DTYPES:
         allowed = ", ".join(STORAGE_DTYPES)
         raise BundleError(f"weights_dtype must be one of {allowed} (got {card.weights_dtype!r})")
-    dtype = getattr(torch, card.weights_dtype)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / card.weights_file
-    state = {
-        k: (v.to(dtype) if v.is_floating_point() else v).detach().to("cpu").contiguous()
-        for k, v in model.state_dict().items()
-    }
+    dtype = card.weights_dtype
+    state = {k: stored(v.detach(), dtype).to("cpu").contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(weights), metadata={"name": card.name, "version": card.version})
     return write_card(directory, replace(card, weights_sha256=sha256_of(weights)))
 
