@@ -123,6 +123,8 @@ class MainWindow(QMainWindow):
         self.strip_dock.hide()
         self.resizeDocks([self.findings_dock], [330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.tags_dock], [260], Qt.Orientation.Horizontal)
+        # findings of every model first; window/level needs only its controls and histogram
+        self.resizeDocks([self.findings_dock, self.levels_dock], [620, 260], Qt.Orientation.Vertical)
 
         self.pixel_label = QLabel()
         self.zoom_label = QLabel()
