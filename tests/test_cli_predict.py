@@ -146,3 +146,16 @@ def test_unavailable_device_is_a_clear_error(bundle, films, capsys):
     assert main(["predict", str(films[0]), "--model", str(bundle.path), "--device", "cuda", "--json"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "'cuda' was asked for but is not available" in captured.err
+
+
+def test_default_model_is_the_one_with_the_best_stated_test_auc():
+    from types import SimpleNamespace
+
+    from xrayviewer.cli.predict import strongest
+
+    def bundle(name, metrics):
+        return SimpleNamespace(name=name, card=SimpleNamespace(metrics=metrics))
+
+    weak, strong = bundle("cardiomegaly", {"auroc": 0.67}), bundle("pneumonia", {"auroc": 0.98})
+    assert strongest([weak, strong]).name == "pneumonia"  # alphabetical order would pick the weak one
+    assert strongest([bundle("a", {}), bundle("b", {})]).name == "a"  # no stated AUC: first found

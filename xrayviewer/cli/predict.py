@@ -12,14 +12,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xrayviewer.engine.devices import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from xrayviewer.engine.bundle import Bundle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """PATH..., --model, --models-dir, --device, --json, --cam-dir, --batch-size."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
-    parser.add_argument("--model", metavar="NAME|DIR", help="bundle name or folder (default: first found)")
+    parser.add_argument(
+        "--model", metavar="NAME|DIR", help="bundle name or folder (default: best test AUC on its card)"
+    )
     parser.add_argument("--models-dir", action="append", default=[], metavar="DIR",
                         help="also look for bundles here (repeatable)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                 folders = ", ".join(str(p) for p in models_search_path(args.models_dir))
                 return _fail(f"no model bundle is installed (searched: {folders}); "
                              "install one or pass --model DIR: no scores without a model")
-            bundle = bundles[0]
+            bundle = strongest(bundles)
             if len(bundles) > 1:
                 print(f"using model {bundle.name} ({len(bundles)} installed; choose with --model)",
                       file=sys.stderr)
@@ -134,3 +140,9 @@ def _print_table(record: dict, negative_classes: list[str]) -> None:
     if record["cam"]:
         print(f"  CAM ({record['top']}): {record['cam']}")
     print()
+
+
+def strongest(bundles: list[Bundle]) -> Bundle:
+    """The default bundle: highest test AUROC stated in its card (a weak model is never the default);
+    the first found among equals or when no card states one."""
+    return max(bundles, key=lambda b: float(b.card.metrics.get("auroc") or 0.0))
