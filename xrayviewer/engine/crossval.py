@@ -19,7 +19,7 @@ import numpy as np
 
 from xrayviewer.engine.bundle import read_bundle, write_card
 from xrayviewer.engine.events import Callback
-from xrayviewer.engine.metrics import bootstrap_auc_ci, macro_auc, one_vs_rest, scored_classes
+from xrayviewer.engine.metrics import evaluate, scored_classes
 from xrayviewer.engine.train_config import ConfigError, TrainConfig
 from xrayviewer.engine.training import RunResult, train
 
@@ -58,15 +58,11 @@ def out_of_fold(run_dirs: list[Path], task: str, classes: list[str]) -> tuple[np
 def pooled_summary(runs: list[RunResult], config: TrainConfig, classes: list[str]) -> dict[str, Any]:
     """Per-fold test metrics and the pooled out-of-fold AUC with its bootstrap 95 % interval."""
     y, p = out_of_fold([r.run_dir for r in runs], config.task, classes)
-    per_class = {}
-    for k, name in enumerate(scored_classes(config.task, classes)):
-        yk, pk = one_vs_rest(config.task, y, p, k)
-        ci = bootstrap_auc_ci(yk, pk, config.eval.bootstrap, config.seed + k)
-        per_class[name] = {
-            "auc": macro_auc("binary", ["neg", name], yk, pk),
-            "auc_ci95": list(ci) if ci else None,
-            "positives": int(yk.sum()),
-        }
+    names = scored_classes(config.task, classes)
+    # the engine's own metrics; thresholds differ per fold, so only the threshold-free ones are kept
+    pooled = evaluate(config.task, classes, y, p, [0.5] * len(names), config.eval.bootstrap, config.seed)
+    keep = ("auc", "auc_ci95", "pr_auc", "positives")
+    per_class = {name: {k: v[k] for k in keep} for name, v in pooled["per_class"].items()}
     folds = []
     for fold, run in enumerate(runs):
         test = run.metrics.get("test", {})
@@ -88,7 +84,7 @@ def pooled_summary(runs: list[RunResult], config: TrainConfig, classes: list[str
         "folds": config.split.folds,
         "seed": config.seed,
         "n": len(y),
-        "pooled": {"auc_macro": macro_auc(config.task, classes, y, p), "per_class": per_class},
+        "pooled": {"auc_macro": pooled["auc_macro"], "per_class": per_class},
         "fold_auc_mean": float(np.mean(aucs)) if aucs else None,
         "fold_auc_sd": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else None,
         "per_fold": folds,
