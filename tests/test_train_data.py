@@ -193,3 +193,21 @@ def test_tiny_given_val_is_merged_and_recarved_by_patient(shared_data):
     assert 0.08 * 5232 < counts["val"] < 0.12 * 5232
     with open(shared_data / "kermany" / "labels.csv", newline="") as fh:
         assert counts["train"] + counts["val"] == sum(r["split"] != "test" for r in csv.DictReader(fh))
+
+
+def test_subtask_stratified_by_the_parent_label_validates_on_the_parents_patients(shared_data):
+    def split_of(path: Path, **data: str) -> dict[str, str]:
+        config = load_config(path)
+        config.data.csv = str(shared_data / "kermany" / "labels.csv")
+        config.data.image_dir = str(shared_data / "kermany" / "images")
+        config.data.stratify_column = data.get("stratify_column", config.data.stratify_column)
+        samples, _, _ = read_samples(config.data, config.classes, config.task)
+        return {s.path.name: s.split for s in assign_splits(samples, config.split, config.seed)}
+
+    parent = split_of(ROOT / "configs" / "kermany-pneumonia.toml")
+    parent_val = {name for name, split in parent.items() if split == "val"}
+    own_strata = split_of(ROOT / "configs" / "kermany-type.toml", stratify_column="")
+    own_val = {name for name, split in own_strata.items() if split == "val"}
+    assert sum(parent[name] == "train" for name in own_val) > 100  # stratified by subtype: a different carve
+    shared = split_of(ROOT / "configs" / "kermany-type.toml")  # as committed: stratify_column = "label"
+    assert {name for name, split in shared.items() if split == "val"} == parent_val

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from xrayviewer.engine.train_config import DataConfig
@@ -35,6 +35,7 @@ class Sample:
     labels: tuple[str, ...]
     patient: str
     split: str = ""
+    stratum: str = ""  # what split carving stratifies by when not the labels (data.stratify_column)
 
 
 @dataclass
@@ -150,7 +151,7 @@ def read_csv(config: DataConfig, classes: list[str], multilabel: bool) -> Labell
         reader = csv.DictReader(fh)
         columns = reader.fieldnames or []
         needed = [config.path_column] + ([] if config.filename_patterns else [config.label_column])
-        needed += [c for c in (config.patient_column, config.split_column) if c]
+        needed += [c for c in (config.patient_column, config.split_column, config.stratify_column) if c]
         missing = [c for c in needed if c not in columns]
         if missing:
             raise DatasetError(
@@ -180,7 +181,8 @@ def read_csv(config: DataConfig, classes: list[str], multilabel: bool) -> Labell
                 continue
             split = SPLIT_NAMES[given]
         patient = row[config.patient_column].strip() if config.patient_column else rel
-        samples.append(Sample(image_dir / rel, labels, patient=patient or rel, split=split))
+        stratum = row[config.stratify_column].strip() if config.stratify_column else ""
+        samples.append(Sample(image_dir / rel, labels, patient=patient or rel, split=split, stratum=stratum))
     return LabelledRows(samples, dict(dropped))
 
 
@@ -208,7 +210,7 @@ def read_samples(config: DataConfig, classes: list[str], task: str) -> tuple[lis
             + ")"
         )
     if config.patient_scope == "split":
-        samples = [Sample(s.path, s.labels, f"{s.split}:{s.patient}", s.split) for s in samples]
+        samples = [replace(s, patient=f"{s.split}:{s.patient}") for s in samples]
     found = sorted({label for s in samples for label in s.labels})
     classes = list(classes) or found
     counts = Counter(label for s in samples for label in s.labels)

@@ -32,16 +32,21 @@ def check_no_leakage(samples: list[Sample]) -> None:
 KEEP = ""  # carve(): the patients that stay in their split
 
 
+def _strata(sample: Sample) -> tuple[str, ...]:
+    return (sample.stratum,) if sample.stratum else sample.labels
+
+
 def carve(pool: list[Sample], fractions: dict[str, float], seed: int) -> list[Sample]:
     """Move whole patients from ``pool`` into the named splits, about ``fraction`` of the images each,
-    stratified by each patient's rarest label; the rest keep their split. Deterministic for a seed."""
-    frequency = Counter(label for s in pool for label in s.labels)
+    stratified by each patient's rarest label (or ``Sample.stratum`` where set); the rest keep their split.
+    Deterministic for a seed."""
+    frequency = Counter(label for s in pool for label in _strata(s))
     by_patient: dict[str, list[Sample]] = defaultdict(list)
     for s in pool:
         by_patient[s.patient].append(s)
     strata: dict[str, list[str]] = defaultdict(list)
     for patient, items in sorted(by_patient.items()):
-        labels = {label for s in items for label in s.labels}
+        labels = {label for s in items for label in _strata(s)}
         strata[min(labels, key=lambda c: (frequency[c], c)) if labels else ""].append(patient)
     rng = random.Random(seed)
     target_of: dict[str, str] = {}

@@ -31,6 +31,8 @@ class DataConfig:
     label_separator: str = ""  # e.g. "|" for NIH "Finding Labels"
     patient_column: str = ""  # patient-level splits and leakage check
     split_column: str = ""  # honour given train/val/test splits
+    stratify_column: str = ""  # carve splits stratified by this column, not the labels (a parent task's
+    # label column: a fine-tuned model then validates on the same patients as its backbone)
     patient_scope: str = "global"  # "split": patient ids are unique only within a given split (Kermany)
     label_map: dict[str, str] = field(default_factory=dict)  # raw label -> class ("" drops it)
     filename_patterns: dict[str, str] = field(default_factory=dict)  # class -> regex on the file name
