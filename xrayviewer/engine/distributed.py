@@ -92,6 +92,8 @@ def gather(value: Any, ctx: DistContext) -> list[Any]:
 
 
 def finish(ctx: DistContext) -> None:
-    """Leave the process group."""
+    """Leave the process group together: every rank waits here for the others (rank 0 arrives after its
+    report), so no rank tears down gloo while a peer still holds the connection (that aborted rank 1)."""
     if ctx.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
