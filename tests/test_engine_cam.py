@@ -10,7 +10,15 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from xrayviewer.engine.bundle import load_model
-from xrayviewer.engine.cam import blend, cam_to_image, gradcam_from_maps, linear_cams, overlay_rgba
+from xrayviewer.engine.cam import (
+    FAINTEST,
+    blend,
+    cam_to_image,
+    gradcam_from_maps,
+    heat_strength,
+    linear_cams,
+    overlay_rgba,
+)
 from xrayviewer.engine.models import ChestNet
 from xrayviewer.engine.predictor import Predictor
 from xrayviewer.engine.preprocess import PreprocessRecipe, geometry_for, preprocess, to_model_input
@@ -114,3 +122,19 @@ def test_crop_leaves_the_cut_sides_empty_and_overlay_is_clear_where_cold():
     assert rgba[:, :30, 3].max() == 0 and rgba[:, 30:130, 3].min() == 128
     rgb = blend(np.full((100, 160), 0.5, np.float32), rgba)
     assert rgb.shape == (100, 160, 3) and (rgb[:, :30] == 128).all() and not (rgb[:, 50:100] == 128).all()
+
+
+@pytest.mark.parametrize(
+    ("score", "threshold", "strength"),
+    [
+        (0.74, 0.43, 1.0),  # suggested: full strength
+        (0.43, 0.43, 1.0),  # at the operating point
+        (0.30, 0.60, 0.5),  # half the threshold: half as bright
+        (0.02, 0.43, FAINTEST),  # a rejected finding never glows, but a map asked for stays visible
+        (0.50, 0.0, 1.0),  # no operating point: nothing to fade against
+    ],
+)
+def test_heat_strength_follows_the_score_below_the_threshold(score, threshold, strength):
+    assert heat_strength(score, threshold) == pytest.approx(strength)
+    faded = overlay_rgba(np.array([[0.0, 1.0]], np.float32) * heat_strength(score, threshold))
+    assert faded[0, 1, 3] == pytest.approx(255 * 0.5 * strength, abs=1)  # the hottest pixel's opacity

@@ -7,6 +7,7 @@ import pytest
 from gui_helpers import WAIT_MS, make_tiny_bundle, make_window
 from imaging_dicoms import dataset, ramp, write
 
+from xrayviewer.engine.cam import FAINTEST
 from xrayviewer.engine.predictor import Predictor
 
 TYPES = ("normal", "bacterial", "viral")
@@ -23,7 +24,9 @@ def bundles(tmp_path_factory):
                                  card_fields={"views": ["AP"], "age_group": "child"})
     types = make_tiny_bundle(folder, "types", classes=TYPES, task="multiclass", seed=1,
                              logit_offsets={"normal": 6.0}, card_fields={"negative_classes": ["normal"]})
-    return {b.name: b for b in (pediatric, types)}
+    pediatric_types = make_tiny_bundle(folder, "pediatric-types", classes=TYPES, task="multiclass", seed=2,
+                                       card_fields={"views": ["AP"], "age_group": "child"})
+    return {b.name: b for b in (pediatric, types, pediatric_types)}
 
 
 def torch_predictor(bundle, device):
@@ -57,6 +60,22 @@ def test_each_section_warns_when_the_film_is_outside_its_training_population(qtb
     assert window.results.sections["pediatric-ap"].population.isHidden()
 
 
+def test_warnings_every_model_gives_are_said_once_above_the_sections(qtbot, tmp_path, bundles):
+    both = [bundles["pediatric-ap"], bundles["pediatric-types"]]
+    window = make_window(qtbot, tmp_path, torch_predictor, both)
+    open_all(qtbot, window, film(tmp_path, "adult_pa.dcm", "PA", "045Y"))
+    top = window.results.warnings
+    assert top.isVisible()
+    assert top.text() == "\n".join(["Every model:", *(f"• {w}" for w in ADULT_PA_WARNINGS)])
+    for section in window.results.sections.values():
+        assert section.population.isHidden()  # not repeated under each model...
+        assert section.population_warnings == ADULT_PA_WARNINGS  # ...but still each model's own
+    assert window.findings_legend().count(f"  warning: {ADULT_PA_WARNINGS[0]}") == 2  # the export names both
+
+    open_all(qtbot, window, film(tmp_path, "child_ap.dcm", "AP", "004Y"))
+    assert window.results.warnings.isHidden()
+
+
 def test_negative_class_is_shown_but_never_a_finding_nor_the_default_heat_map(qtbot, tmp_path, bundles):
     window = make_window(qtbot, tmp_path, torch_predictor, [bundles["types"]])
     open_all(qtbot, window, film(tmp_path, "film.dcm", "AP", "004Y"))
@@ -70,4 +89,15 @@ def test_negative_class_is_shown_but_never_a_finding_nor_the_default_heat_map(qt
     finding = max(("bacterial", "viral"), key=prediction.scores.__getitem__)
     qtbot.waitUntil(lambda: window._overlay == ("types", finding), timeout=WAIT_MS)
     assert window.cam.current() == ("types", finding)
+    score, threshold = prediction.scores[finding], prediction.thresholds[finding]
+    assert score < threshold  # rejected: its heat map is drawn faint, and the controls say why
+    assert window.cam.note.isVisible()
+    assert window.cam.note.text() == (
+        f"types: {finding} scores {score:.0%}, below its threshold {threshold:.0%}: "
+        "the heat map is drawn faint."
+    )
+    overlay = window.view.overlay_item.pixmap().toImage()
+    alphas = [overlay.pixelColor(x, y).alpha() for x in range(0, overlay.width(), 4)
+              for y in range(0, overlay.height(), 4)]
+    assert max(alphas) <= 255 * max(score / threshold, FAINTEST) + 2
     assert f"  normal: {prediction.scores['normal']:.0%}" in window.findings_legend()

@@ -54,6 +54,18 @@ def cam_to_image(cam: np.ndarray, geometry: Geometry) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+FAINTEST = 0.25  # heat_strength() floor: a map the user asks for stays visible
+
+
+def heat_strength(score: float, threshold: float) -> float:
+    """How strongly a finding's heat map is drawn, in [FAINTEST, 1]: full at or above the finding's
+    threshold, fading with score / threshold below it. Maps are normalised per image, so without this a
+    finding the model rejects would glow as brightly as one it suggests."""
+    if threshold <= 0 or score >= threshold:
+        return 1.0
+    return max(FAINTEST, score / threshold)
+
+
 def overlay_rgba(cam_on_source: np.ndarray, colormap: str = "jet", alpha: float = 0.5) -> np.ndarray:
     """uint8 RGBA (rows, cols, 4): the colormap of a [0, 1] map, opacity ``alpha`` × value (cold = clear)."""
     index = np.rint(np.clip(cam_on_source, 0.0, 1.0) * 255.0).astype(np.uint8)

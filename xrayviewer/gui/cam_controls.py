@@ -7,6 +7,7 @@ State in (``set_findings``, ``set_legend``), signals out (``visibilityChanged``,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
@@ -29,6 +30,22 @@ def finding_label(model: str, finding: str) -> str:
     """How a model's finding is named in the combo: "model: finding", or just the finding when the model is
     named after it (a binary model)."""
     return finding if model.casefold() == finding.casefold() else f"{model}: {finding}"
+
+
+def faint_note(prediction: Any, finding: str) -> str:
+    """Why the heat map of ``prediction``'s ``finding`` is drawn faint (``engine.cam.heat_strength``); ""
+    when it is drawn at full strength."""
+    if prediction is None or finding not in prediction.scores:
+        return ""
+    from xrayviewer.engine.cam import heat_strength  # already loaded by the worker that drew the map
+
+    score, threshold = float(prediction.scores[finding]), float(prediction.thresholds.get(finding, 0.0))
+    if heat_strength(score, threshold) >= 1.0:
+        return ""
+    return (
+        f"{finding_label(prediction.model, finding)} scores {score:.0%}, below its threshold "
+        f"{threshold:.0%}: the heat map is drawn faint."
+    )
 
 
 class CamControls(QWidget):
@@ -56,6 +73,10 @@ class CamControls(QWidget):
         self.finding.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.finding.setMinimumContentsLength(12)  # long names do not widen the dock
         self.finding.activated.connect(lambda i: self.findingChosen.emit(*self.finding.itemData(i)))
+        self.note = QLabel()
+        self.note.setObjectName("camNote")
+        self.note.setWordWrap(True)
+        self.note.hide()
         self.legend = QLabel()
         self.legend.setObjectName("camLegend")
         self.legend.setMinimumHeight(12)
@@ -72,6 +93,7 @@ class CamControls(QWidget):
         layout.addWidget(self.toggle)
         layout.addLayout(form)
         layout.addLayout(legend_row)
+        layout.addWidget(self.note)
         self.set_findings([])
 
     def _toggled(self, on: bool) -> None:
@@ -99,6 +121,11 @@ class CamControls(QWidget):
             if keep in findings:
                 self.finding.setCurrentIndex(list(findings).index(keep))
         self.setEnabled(bool(findings))
+
+    def set_note(self, text: str) -> None:
+        """A line under the legend about the map shown (e.g. why it is faint); "" hides it."""
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
 
     def current(self) -> tuple[str, str] | None:
         """The (model, finding) selected, if any."""

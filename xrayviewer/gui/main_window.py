@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from xrayviewer.engine.applicability import population_warnings
-from xrayviewer.gui.cam_controls import CamControls
+from xrayviewer.gui.cam_controls import CamControls, faint_note
 from xrayviewer.gui.export import export_png
 from xrayviewer.gui.image_view import ImageView
 from xrayviewer.gui.metadata_panel import MetadataPanel
@@ -352,7 +352,7 @@ class MainWindow(QMainWindow):
         self.invert_display = False
         self.invert_action.setChecked(False)
         self.view.set_picture(loaded.picture)
-        self.view.set_overlay(None)
+        self._clear_overlay()
         self.levels.set_inverted(loaded.image.invert)
         self.levels.set_image_state(loaded.levels)
         self.metadata.set_image(loaded.image)
@@ -430,6 +430,10 @@ class MainWindow(QMainWindow):
             self._findings_complete = True
             self.findingsComplete.emit()
 
+    def _clear_overlay(self) -> None:
+        self.view.set_overlay(None)
+        self.cam.set_note("")
+
     def _overlay_ready(self, request_id: int, model: str, finding: str, overlay: QImage) -> None:
         if request_id != self._request or self.loaded is None or model not in self.results.sections:
             return
@@ -437,6 +441,7 @@ class MainWindow(QMainWindow):
         self.view.set_overlay_visible(self.cam.toggle.isChecked())
         self._overlay = (model, finding)
         self.cam.select(model, finding)
+        self.cam.set_note(faint_note(self.predictions.get(model), finding))
         self.overlayShown.emit(model, finding)
 
     def show_error(self, message: str) -> None:
@@ -542,7 +547,7 @@ class MainWindow(QMainWindow):
         self.results.remove_model(name)
         self.cam.set_findings(self._cam_findings(), self._combo_choice())
         if self._overlay is not None and self._overlay[0] == name:  # back to the default heat map
-            self.view.set_overlay(None)
+            self._clear_overlay()
             self._overlay, self._overlay_pinned = None, False
             choice = default_finding(self.results.predictions())
             if choice is not None:
@@ -556,7 +561,7 @@ class MainWindow(QMainWindow):
         self.worker.configure(device)
         if self.loaded is not None and self._request == self._shown_request:
             self._overlay, self._overlay_pinned = None, False
-            self.view.set_overlay(None)
+            self._clear_overlay()
             self.cam.set_findings([])
             self.results.show_busy()
             self._rerun(None)

@@ -160,11 +160,13 @@ class ModelSection(QFrame):
         self.setToolTip(card_tooltip(card))
         self.rows: dict[str, tuple[QLabel, ProbabilityBar, QLabel]] = {}
 
-    def set_population_warnings(self, warnings: Sequence[str]) -> None:
-        """Where the film is outside this model's training population (``engine.applicability``)."""
+    def set_population_warnings(self, warnings: Sequence[str], shown_above: Sequence[str] = ()) -> None:
+        """Where the film is outside this model's training population (``engine.applicability``); those in
+        ``shown_above`` (said once for every model) are kept but not repeated here."""
         self.population_warnings = tuple(warnings)
-        self.population.setText("\n".join(warnings))
-        self.population.setVisible(bool(warnings))
+        own = [w for w in warnings if w not in shown_above]
+        self.population.setText("\n".join(own))
+        self.population.setVisible(bool(own))
 
     def show_prediction(self, prediction: Any) -> None:
         """One row per class, findings first, highest score first; device, backend and time in the header."""
@@ -240,10 +242,13 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.scroll, 1)
         layout.addWidget(self.disclaimer)
         self.sections: dict[str, ModelSection] = {}
+        self._film_warnings: tuple[str, ...] = ()
+        self._shared_warnings: tuple[str, ...] = ()  # population warnings every planned model gives
 
     def _clear(self) -> None:
         for name in list(self.sections):
             self.remove_model(name)
+        self._film_warnings = self._shared_warnings = ()
         self.warnings.hide()
 
     def show_busy(self, text: str = "Analysing the image…") -> None:
@@ -260,21 +265,34 @@ class ResultsPanel(QWidget):
 
     def set_warnings(self, warnings: Sequence[str]) -> None:
         """Applicability warnings for the image (e.g. a lateral view), shown above the findings."""
-        self.warnings.setText("\n".join(warnings))
-        self.warnings.setVisible(bool(warnings))
+        self._film_warnings = tuple(warnings)
+        self._show_warnings()
+
+    def _show_warnings(self) -> None:
+        lines = list(self._film_warnings)
+        if self._shared_warnings:
+            lines += ["Every model:", *(f"• {w}" for w in self._shared_warnings)]
+        self.warnings.setText("\n".join(lines))
+        self.warnings.setVisible(bool(lines))
 
     def plan(self, cards: Sequence[Any], population: Mapping[str, Sequence[str]] | None = None) -> None:
         """One section per card, in this order: new ones wait for their model, others keep their
         findings, sections of models not listed go. ``population``: model name → its population
-        warnings for the image (``engine.applicability.population_warnings``)."""
+        warnings for the image (``engine.applicability.population_warnings``); with several models, those
+        all of them give are said once, above the sections."""
         names = [card.name for card in cards]
         for name in [n for n in self.sections if n not in names]:
             self.remove_model(name)
+        given = [tuple((population or {}).get(name, ())) for name in names]
+        self._shared_warnings = (
+            tuple(w for w in given[0] if all(w in other for other in given[1:])) if len(given) > 1 else ()
+        )
+        self._show_warnings()
         for index, card in enumerate(cards):
             if card.name not in self.sections:
                 self.sections[card.name] = ModelSection(card, self.scroll.widget())
             self.sections_box.insertWidget(index, self.sections[card.name])
-            self.sections[card.name].set_population_warnings((population or {}).get(card.name, ()))
+            self.sections[card.name].set_population_warnings(given[index], self._shared_warnings)
         self.sections = {name: self.sections[name] for name in names}
         self.busy.hide()
         self._update_status()

@@ -297,14 +297,16 @@ class ViewerWorker(QObject):
         """Render the CAM of ``model``'s ``finding`` for the current image as an RGBA overlay."""
         if request_id != self._request or self._stale(request_id) or self._image is None:
             return
-        from xrayviewer.engine.cam import cam_to_image, overlay_rgba
+        from xrayviewer.engine.cam import cam_to_image, heat_strength, overlay_rgba
 
         prediction = self._predictions.get(model)
         cam = None if prediction is None else prediction.cams.get(finding)
         if cam is None:
             return
         try:
-            rgba = np.asarray(overlay_rgba(cam_to_image(cam, prediction.geometry), CAM_COLORMAP, 1.0))
+            strength = heat_strength(prediction.scores[finding], prediction.thresholds.get(finding, 0.0))
+            heat = cam_to_image(cam, prediction.geometry) * strength
+            rgba = np.asarray(overlay_rgba(heat, CAM_COLORMAP, 1.0))
             if not self._legend_sent:
                 ramp = np.linspace(0.0, 1.0, 256, dtype=np.float32)[None, :]
                 self.legendReady.emit(np.asarray(overlay_rgba(ramp, CAM_COLORMAP, 1.0)))
