@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from gui_helpers import WAIT_MS, make_tiny_bundle, make_window
 from imaging_dicoms import dataset, ramp, write
+from PySide6.QtCore import Qt
 
 from xrayviewer.engine.cam import FAINTEST
 from xrayviewer.engine.predictor import Predictor
@@ -100,4 +101,6 @@ def test_negative_class_is_shown_but_never_a_finding_nor_the_default_heat_map(qt
     alphas = [overlay.pixelColor(x, y).alpha() for x in range(0, overlay.width(), 4)
               for y in range(0, overlay.height(), 4)]
     assert max(alphas) <= 255 * max(score / threshold, FAINTEST) + 2
+    qtbot.keyClick(window, Qt.Key.Key_C)  # show it: the exported legend says it is faint
+    assert window.findings_legend()[-1] == f"heat map: types: {finding} (faint: below its threshold)"
     assert f"  normal: {prediction.scores['normal']:.0%}" in window.findings_legend()

@@ -578,7 +578,9 @@ class MainWindow(QMainWindow):
             lines.extend(f"  warning: {w}" for w in self.results.sections[p.model].population_warnings)
             lines.extend(f"  {name}: {score_text(p, name)}" for name in display_order(p))
         if self.view.overlay_item.isVisible() and self._overlay is not None:
-            lines.append("heat map: {}: {}".format(*self._overlay))
+            model, finding = self._overlay
+            faint = " (faint: below its threshold)" if self.cam.note.text() else ""
+            lines.append(f"heat map: {model}: {finding}{faint}")
         return lines
 
     def export_dialog(self, annotated: bool = True) -> None:
