@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -93,7 +94,9 @@ def gather(value: Any, ctx: DistContext) -> list[Any]:
 
 def finish(ctx: DistContext) -> None:
     """Leave the process group together: every rank waits here for the others (rank 0 arrives after its
-    report), so no rank tears down gloo while a peer still holds the connection (that aborted rank 1)."""
+    report), so no rank tears down gloo while a peer still holds the connection (that aborted rank 1).
+    Callers drop their DDP wrappers first: a live wrapper keeps the group's gloo threads until exit."""
     if ctx.enabled and dist.is_initialized():
+        gc.collect()  # wrappers dropped by the caller, with their reference cycles
         dist.barrier()
         dist.destroy_process_group()

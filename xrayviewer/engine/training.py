@@ -347,6 +347,7 @@ class Trainer:
                 running, seen = 0.0, 0
             for step in range(start_step, steps):
                 if dist_utils.any_rank(self.cancel.is_set(), self.ctx):
+                    net = None  # the DDP wrapper holds the process group: drop it before leaving the group
                     return self._cancelled(self._checkpoint_state(epoch, step, running, seen))
                 index = order[step * config.batch_size : (step + 1) * config.batch_size]
                 x, y = train.batch(index, self.device)
@@ -364,6 +365,7 @@ class Trainer:
             ):
                 status = "early_stopped"
                 break
+        net = None
         return self._finish(data, status)
 
     def _cancelled(self, state: dict[str, Any]) -> RunResult:
