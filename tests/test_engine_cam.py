@@ -89,14 +89,16 @@ def _centroid(values: np.ndarray) -> np.ndarray:
     return (np.indices(values.shape) * values).reshape(2, -1).sum(1) / values.sum()
 
 
-@pytest.mark.parametrize("geometry", ["squash", "center_crop", "pad"])
+@pytest.mark.parametrize(
+    ("geometry", "crop"), [("squash", 1), ("center_crop", 1), ("pad", 1), ("squash", 0.8)]
+)
 @pytest.mark.parametrize("cell", [1, 8])
-def test_cam_of_a_blob_maps_back_onto_the_blob(geometry, cell):
+def test_cam_of_a_blob_maps_back_onto_the_blob(geometry, crop, cell):
     """Full-resolution CAM: centroid on the blob within a pixel; coarse CAM: peak within one cell."""
     rows, cols = 300, 420  # a wide film: every geometry moves and scales it differently
     film = np.zeros((rows, cols), np.float32)
     film[150:170, 250:266] = 1.0  # the blob, centre (159.5, 257.5)
-    tensor, geo = to_model_input(film, PreprocessRecipe(size=64, geometry=geometry))
+    tensor, geo = to_model_input(film, PreprocessRecipe(size=64, geometry=geometry, crop=crop))
     model = _BrightnessNet(cell).eval()
     with torch.inference_mode():
         _, maps = model.forward_with_maps(torch.from_numpy(tensor[None]) + 1024.0)

@@ -22,20 +22,27 @@ def test_scaling_equals_torchxrayvision_normalize():
 
 
 @pytest.mark.parametrize(
-    ("geometry", "box"),
-    [("squash", (0, 0, 300, 400)), ("center_crop", (0, 50, 300, 300)), ("pad", (-50, 0, 400, 400))],
+    ("geometry", "crop", "box"),
+    [
+        ("squash", 1.0, (0, 0, 300, 400)),
+        ("center_crop", 1.0, (0, 50, 300, 300)),
+        ("pad", 1.0, (-50, 0, 400, 400)),
+        ("center_crop", 0.8, (30, 80, 240, 240)),  # the central 80 % of the central square
+        ("squash", 0.5, (75, 100, 150, 200)),
+    ],
 )
-def test_geometry_boxes(geometry, box):
-    geo = geometry_for((300, 400), PreprocessRecipe(size=100, geometry=geometry))
+def test_geometry_boxes(geometry, crop, box):
+    geo = geometry_for((300, 400), PreprocessRecipe(size=100, geometry=geometry, crop=crop))
     assert geo.box == box and geo.size == 100 and geo.source_shape == (300, 400)
 
 
-@pytest.mark.parametrize("geometry", ["squash", "center_crop", "pad"])
-def test_a_bright_spot_lands_where_the_geometry_says(geometry):
+@pytest.mark.parametrize(("geometry", "crop"), [("squash", 1.0), ("center_crop", 1.0), ("pad", 1.0),
+                                                ("center_crop", 0.8)])
+def test_a_bright_spot_lands_where_the_geometry_says(geometry, crop):
     """A small bright square in the source appears in the model input at from_source(its centre)."""
     film = np.zeros((300, 400), np.float32)
     film[200:220, 180:200] = 1.0  # centre (209.5, 189.5)
-    tensor, geo = to_model_input(film, PreprocessRecipe(size=100, geometry=geometry))
+    tensor, geo = to_model_input(film, PreprocessRecipe(size=100, geometry=geometry, crop=crop))
     grid = tensor[0] + 1024.0
     cy, cx = (np.indices(grid.shape) * grid).reshape(2, -1).sum(1) / grid.sum()
     my, mx = geo.from_source(209.5, 189.5)
@@ -51,6 +58,10 @@ def test_pad_fills_black_and_crop_drops_the_sides():
     film[:, :50] = 0.0  # the strip center_crop removes
     cropped, _ = to_model_input(film, PreprocessRecipe(size=100, geometry="center_crop"))
     assert cropped.min() == pytest.approx(1024)
+    film[:40, 50:90] = 0.0  # a corner marker of the central square; crop 0.8 cuts its outer 30 px
+    assert to_model_input(film, PreprocessRecipe(size=100, geometry="center_crop"))[0].min() < 0
+    marked, _ = to_model_input(film, PreprocessRecipe(size=100, geometry="center_crop", crop=0.8))
+    assert marked[0, 10:, 10:].min() == pytest.approx(1024)  # only the marker's inner edge is left
 
 
 @pytest.mark.parametrize("equalize", ["hist", "clahe"])
@@ -68,6 +79,12 @@ def test_recipe_round_trip_and_refusals():
         PreprocessRecipe(geometry="stretch")
     with pytest.raises(ValueError, match="unknown preprocessing keys"):
         PreprocessRecipe.from_dict({"size": 224, "zoom": 2})
+    with pytest.raises(ValueError, match=r"crop 0\.3 is outside"):
+        PreprocessRecipe(crop=0.3)
+    with pytest.raises(ValueError, match="needs geometry squash or center_crop"):
+        PreprocessRecipe(geometry="pad", crop=0.8)
+    old_card = {k: v for k, v in PreprocessRecipe(size=128).to_dict().items() if k != "crop"}
+    assert PreprocessRecipe.from_dict(old_card).crop == 1.0  # cards written before crop existed still load
 
 
 def test_monochrome1_is_inverted_before_the_model():

@@ -5,7 +5,8 @@ Pipeline (each step recorded in the model card's ``preprocessing`` recipe):
 1. ``imaging.lut.render(image)``: the displayed picture in [0, 1] (default window or VOI LUT, MONOCHROME1
    inverted), so a DICOM and a PNG that look the same feed the model the same values;
 2. geometry: ``squash`` (whole film resized to a square), ``center_crop`` (central square, torchxrayvision's
-   ``XRayCenterCrop``) or ``pad`` (film centred on a black square);
+   ``XRayCenterCrop``) or ``pad`` (film centred on a black square); ``crop`` < 1 then keeps only that
+   central fraction of the box, cutting the film's borders and corner markers;
 3. resize to ``size`` × ``size`` with ``cv2.INTER_AREA``;
 4. optional histogram equalisation (``hist``) or CLAHE (``clahe``) on the 8-bit picture;
 5. torchxrayvision's scaling ``(2 x - 1) · 1024`` (``xrv.utils.normalize(x, 1)``), shape (1, S, S).
@@ -41,6 +42,7 @@ class PreprocessRecipe:
     interpolation: str = "area"  # cv2.INTER_AREA
     clahe_clip: float = 2.0
     clahe_tiles: int = 8
+    crop: float = 1.0  # central fraction of the geometry's box kept (0.5-1; squash and center_crop only)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -54,6 +56,10 @@ class PreprocessRecipe:
                 raise ValueError(f"preprocessing {name} {value!r} is not one of {', '.join(allowed)}")
         if not 16 <= int(self.size) <= 2048:
             raise ValueError(f"preprocessing size {self.size} is outside 16..2048")
+        if not 0.5 <= float(self.crop) <= 1.0:
+            raise ValueError(f"preprocessing crop {self.crop} is outside 0.5..1")
+        if self.crop < 1.0 and self.geometry == "pad":
+            raise ValueError("preprocessing crop < 1 needs geometry squash or center_crop (pad adds borders)")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
@@ -107,6 +113,10 @@ def geometry_for(shape: tuple[int, int], recipe: PreprocessRecipe) -> Geometry:
     else:  # pad
         side = max(rows, cols)
         box = (-((side - rows) // 2), -((side - cols) // 2), side, side)
+    if recipe.crop < 1.0:
+        top, left, height, width = box
+        kept_h, kept_w = max(1, round(height * recipe.crop)), max(1, round(width * recipe.crop))
+        box = (top + (height - kept_h) // 2, left + (width - kept_w) // 2, kept_h, kept_w)
     return Geometry(source_shape=(rows, cols), box=box, size=int(recipe.size))
 
 

@@ -62,6 +62,7 @@ class PreprocessConfig:
     equalize: str = "none"  # none | hist | clahe (also applied at inference: it is in the card)
     clahe_clip: float = 2.0
     clahe_tiles: int = 8
+    crop: float = 1.0  # keep this central fraction of the film (e.g. 0.8 cuts corner markers and borders)
 
     def recipe(self) -> PreprocessRecipe:
         """The engine.preprocess recipe these settings describe."""
@@ -71,6 +72,7 @@ class PreprocessConfig:
             equalize=self.equalize,
             clahe_clip=self.clahe_clip,
             clahe_tiles=self.clahe_tiles,
+            crop=self.crop,
         )
 
 
