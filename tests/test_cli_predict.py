@@ -148,14 +148,16 @@ def test_unavailable_device_is_a_clear_error(bundle, films, capsys):
     assert captured.out == "" and "'cuda' was asked for but is not available" in captured.err
 
 
-def test_default_model_is_the_one_with_the_best_stated_test_auc():
+def test_models_rank_by_their_stated_test_auc():
     from types import SimpleNamespace
 
-    from xrayviewer.cli.predict import strongest
+    from xrayviewer.engine.bundle import by_strength
 
     def bundle(name, metrics):
         return SimpleNamespace(name=name, card=SimpleNamespace(metrics=metrics))
 
-    weak, strong = bundle("cardiomegaly", {"auroc": 0.67}), bundle("pneumonia", {"auroc": 0.98})
-    assert strongest([weak, strong]).name == "pneumonia"  # alphabetical order would pick the weak one
-    assert strongest([bundle("a", {}), bundle("b", {})]).name == "a"  # no stated AUC: first found
+    weak, strong = bundle("cardiomegaly", {"auroc": 0.72}), bundle("pneumonia", {"auroc": 0.98})
+    middle = bundle("pneumonia-type", {"auroc": 0.95})
+    ranked = by_strength([weak, strong, middle])  # alphabetical order would put the weak one first
+    assert [b.name for b in ranked] == ["pneumonia", "pneumonia-type", "cardiomegaly"]
+    assert [b.name for b in by_strength([bundle("a", {}), bundle("b", {})])] == ["a", "b"]  # none: as found

@@ -192,3 +192,14 @@ def test_default_heat_map_is_the_highest_positive_finding_across_models():
     assert default_finding([a, b, c]) == ("c", "w")
     assert default_finding([a, prediction("b", {"u": 0.6}, [])]) == ("a", "x")  # none positive: first top
     assert default_finding([]) is None
+
+
+def test_sections_put_the_model_with_the_best_stated_test_auc_first(qtbot, tmp_path, two_bundles, predictors,
+                                                                    chest):
+    weak, strong = (replace(b, card=replace(b.card, metrics={"auroc": auc}))
+                    for b, auc in zip(two_bundles, (0.62, 0.95), strict=True))
+    window = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], [weak, strong])
+    open_all(qtbot, window, chest)
+    assert list(window.results.sections) == [strong.name, weak.name]  # search order is the other way round
+    window.model_menu.aboutToShow.emit()  # the Model menu keeps the search order
+    assert [a.text().split(" v")[0] for a in window.model_menu.actions()][:2] == [weak.name, strong.name]

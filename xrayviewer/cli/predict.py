@@ -12,12 +12,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from xrayviewer.engine.devices import DEVICE_CHOICES
-
-if TYPE_CHECKING:
-    from xrayviewer.engine.bundle import Bundle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score every file; one line of JSON or one table per file."""
-    from xrayviewer.engine.bundle import BundleError, find_bundles, load_bundle
+    from xrayviewer.engine.bundle import BundleError, by_strength, find_bundles, load_bundle
     from xrayviewer.engine.paths import models_search_path
     from xrayviewer.engine.predictor import Predictor, expand_paths
 
@@ -51,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                 folders = ", ".join(str(p) for p in models_search_path(args.models_dir))
                 return _fail(f"no model bundle is installed (searched: {folders}); "
                              "install one or pass --model DIR: no scores without a model")
-            bundle = strongest(bundles)
+            bundle = by_strength(bundles)[0]  # a weak model is never the default
             if len(bundles) > 1:
                 print(f"using model {bundle.name} ({len(bundles)} installed; choose with --model)",
                       file=sys.stderr)
@@ -142,7 +138,3 @@ def _print_table(record: dict, negative_classes: list[str]) -> None:
     print()
 
 
-def strongest(bundles: list[Bundle]) -> Bundle:
-    """The default bundle: highest test AUROC stated in its card (a weak model is never the default);
-    the first found among equals or when no card states one."""
-    return max(bundles, key=lambda b: float(b.card.metrics.get("auroc") or 0.0))

@@ -278,6 +278,12 @@ def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], l
     return list(found.values()), problems
 
 
+def by_strength(bundles: Iterable[Bundle]) -> list[Bundle]:
+    """Bundles by the test AUROC their cards state, highest first (a weak model is never first); the search
+    order among equals and for cards that state none."""
+    return sorted(bundles, key=lambda b: -float(b.card.metrics.get("auroc") or 0.0))
+
+
 def find_bundles(extra_dirs: Iterable[str | Path] = ()) -> list[Bundle]:
     """Valid bundles on the search path (see :func:`scan_bundles`)."""
     return scan_bundles(extra_dirs)[0]

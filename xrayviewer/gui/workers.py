@@ -239,6 +239,7 @@ class ViewerWorker(QObject):
         if self._stale(request_id):
             return
         from xrayviewer.engine.applicability import check_applicability
+        from xrayviewer.engine.bundle import by_strength
 
         verdict = check_applicability(image)
         self.applicabilityChecked.emit(request_id, verdict)
@@ -250,7 +251,7 @@ class ViewerWorker(QObject):
         except ModelUnavailableError as exc:
             self.predictionFailed.emit(request_id, str(exc))
             return
-        enabled = [b for b in bundles if b.name not in self.disabled]
+        enabled = by_strength(b for b in bundles if b.name not in self.disabled)  # strongest section first
         if not enabled:
             self.predictionFailed.emit(request_id, ALL_TURNED_OFF if bundles else NO_MODEL)
             return
