@@ -45,7 +45,7 @@ def open_all(qtbot, window, path):
 
 
 def test_each_section_warns_when_the_film_is_outside_its_training_population(qtbot, tmp_path, bundles):
-    window = make_window(qtbot, tmp_path, torch_predictor, bundles.values())
+    window = make_window(qtbot, tmp_path, torch_predictor, [bundles["pediatric-ap"], bundles["types"]])
     open_all(qtbot, window, film(tmp_path, "adult_pa.dcm", "PA", "045Y"))
     pediatric, types = window.results.sections["pediatric-ap"], window.results.sections["types"]
     assert pediatric.population.isVisible()
@@ -75,6 +75,24 @@ def test_warnings_every_model_gives_are_said_once_above_the_sections(qtbot, tmp_
 
     open_all(qtbot, window, film(tmp_path, "child_ap.dcm", "AP", "004Y"))
     assert window.results.warnings.isHidden()
+
+
+def test_warnings_some_models_share_are_said_once_with_their_names(qtbot, tmp_path, bundles):
+    three = [bundles["pediatric-ap"], bundles["types"], bundles["pediatric-types"]]
+    window = make_window(qtbot, tmp_path, torch_predictor, three)
+    open_all(qtbot, window, film(tmp_path, "adult_pa.dcm", "PA", "045Y"))
+    top = window.results.warnings
+    assert top.text() == "\n".join(
+        ["pediatric-ap and pediatric-types:", *(f"• {w}" for w in ADULT_PA_WARNINGS)]
+    )  # "types" states no population: not "Every model"
+    assert all(section.population.isHidden() for section in window.results.sections.values())
+
+    window.model_menu.aboutToShow.emit()
+    turn_off = next(a for a in window.model_menu.actions() if a.text().startswith("pediatric-types "))
+    turn_off.trigger()  # one pediatric model left: its warnings go back into its own section
+    assert top.isHidden()
+    pediatric = window.results.sections["pediatric-ap"]
+    assert pediatric.population.isVisible() and pediatric.population.text() == "\n".join(ADULT_PA_WARNINGS)
 
 
 def test_negative_class_is_shown_but_never_a_finding_nor_the_default_heat_map(qtbot, tmp_path, bundles):

@@ -243,12 +243,13 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.disclaimer)
         self.sections: dict[str, ModelSection] = {}
         self._film_warnings: tuple[str, ...] = ()
-        self._shared_warnings: tuple[str, ...] = ()  # population warnings every planned model gives
+        self._given: dict[str, tuple[str, ...]] = {}  # model → its population warnings for the image
+        self._shared: dict[tuple[str, ...], list[str]] = {}  # models → population warnings they all give
 
     def _clear(self) -> None:
         for name in list(self.sections):
             self.remove_model(name)
-        self._film_warnings = self._shared_warnings = ()
+        self._film_warnings, self._given, self._shared = (), {}, {}
         self.warnings.hide()
 
     def show_busy(self, text: str = "Analysing the image…") -> None:
@@ -270,32 +271,42 @@ class ResultsPanel(QWidget):
 
     def _show_warnings(self) -> None:
         lines = list(self._film_warnings)
-        if self._shared_warnings:
-            lines += ["Every model:", *(f"• {w}" for w in self._shared_warnings)]
+        for models, warnings in self._shared.items():
+            who = "Every model" if len(models) == len(self.sections) else " and ".join(models)
+            lines += [f"{who}:", *(f"• {w}" for w in warnings)]
         self.warnings.setText("\n".join(lines))
         self.warnings.setVisible(bool(lines))
 
     def plan(self, cards: Sequence[Any], population: Mapping[str, Sequence[str]] | None = None) -> None:
         """One section per card, in this order: new ones wait for their model, others keep their
         findings, sections of models not listed go. ``population``: model name → its population
-        warnings for the image (``engine.applicability.population_warnings``); with several models, those
-        all of them give are said once, above the sections."""
+        warnings for the image (``engine.applicability.population_warnings``); a warning that several
+        models give is said once, above the sections, with their names ("Every model" when all)."""
         names = [card.name for card in cards]
         for name in [n for n in self.sections if n not in names]:
             self.remove_model(name)
-        given = [tuple((population or {}).get(name, ())) for name in names]
-        self._shared_warnings = (
-            tuple(w for w in given[0] if all(w in other for other in given[1:])) if len(given) > 1 else ()
-        )
-        self._show_warnings()
+        self._given = {name: tuple((population or {}).get(name, ())) for name in names}
         for index, card in enumerate(cards):
             if card.name not in self.sections:
                 self.sections[card.name] = ModelSection(card, self.scroll.widget())
             self.sections_box.insertWidget(index, self.sections[card.name])
-            self.sections[card.name].set_population_warnings(given[index], self._shared_warnings)
         self.sections = {name: self.sections[name] for name in names}
+        self._share_warnings()
         self.busy.hide()
         self._update_status()
+
+    def _share_warnings(self) -> None:
+        """Say each population warning that several shown models give once, above the sections."""
+        self._shared = {}
+        names = list(self.sections)
+        for warning in dict.fromkeys(w for name in names for w in self._given.get(name, ())):
+            models = tuple(name for name in names if warning in self._given[name])
+            if len(models) > 1:
+                self._shared.setdefault(models, []).append(warning)
+        for name, section in self.sections.items():
+            above = [w for models, shared in self._shared.items() if name in models for w in shared]
+            section.set_population_warnings(self._given.get(name, ()), above)
+        self._show_warnings()
 
     def show_prediction(self, name: str, prediction: Any) -> None:
         """The findings of model ``name`` (planned before)."""
@@ -315,6 +326,7 @@ class ResultsPanel(QWidget):
         if section is not None:
             self.sections_box.removeWidget(section)
             section.deleteLater()
+            self._share_warnings()
             self._update_status()
 
     def predictions(self) -> list[Any]:
