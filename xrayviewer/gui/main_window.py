@@ -579,8 +579,8 @@ class MainWindow(QMainWindow):
             lines.extend(f"  {name}: {score_text(p, name)}" for name in display_order(p))
         if self.view.overlay_item.isVisible() and self._overlay is not None:
             model, finding = self._overlay
-            faint = " (faint: below its threshold)" if self.cam.note.text() else ""
-            lines.append(f"heat map: {model}: {finding}{faint}")
+            faint = faint_note(self.predictions.get(model), finding)
+            lines.append(f"heat map: {model}: {finding}" + (" (faint: below its threshold)" if faint else ""))
         return lines
 
     def export_dialog(self, annotated: bool = True) -> None:

@@ -162,7 +162,7 @@ class ModelSection(QFrame):
 
     def set_population_warnings(self, warnings: Sequence[str], shown_above: Sequence[str] = ()) -> None:
         """Where the film is outside this model's training population (``engine.applicability``); those in
-        ``shown_above`` (said once for every model) are kept but not repeated here."""
+        ``shown_above`` (said once above the sections) are kept but not repeated here."""
         self.population_warnings = tuple(warnings)
         own = [w for w in warnings if w not in shown_above]
         self.population.setText("\n".join(own))
