@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from xrayviewer.engine.augment import augment_batch
-from xrayviewer.engine.image_cache import preload
 from xrayviewer.engine.models import build_model
 from xrayviewer.engine.preprocess import PreprocessRecipe
-from xrayviewer.engine.train_config import AugmentConfig
-from xrayviewer.engine.training_data import SplitData
+from xrayviewer.training.augment import augment_batch
+from xrayviewer.training.cache import preload
+from xrayviewer.training.config import AugmentConfig
+from xrayviewer.training.data import SplitData
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kermany"
 

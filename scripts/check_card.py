@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from xrayviewer.engine.bundle import load_bundle
-from xrayviewer.engine.metrics import evaluate
+from xrayviewer.training.metrics import evaluate
 
 
 def _rows(args: argparse.Namespace) -> list[tuple[str, str]]:

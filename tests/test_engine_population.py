@@ -11,9 +11,9 @@ from imaging_dicoms import dataset, ramp, write
 
 from xrayviewer.engine.applicability import population_warnings
 from xrayviewer.engine.bundle import BundleError, ModelCard, read_bundle
-from xrayviewer.engine.train_config import ConfigError, config_from_dict
 from xrayviewer.imaging import open_image
 from xrayviewer.imaging.image import Window, XRayImage
+from xrayviewer.training.config import ConfigError, config_from_dict
 
 TYPES = ["normal", "bacterial", "viral"]
 

@@ -12,7 +12,7 @@ from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from xrayviewer.engine import onnx_backend
 from xrayviewer.engine import predictor as predictor_mod
-from xrayviewer.engine.predictor import Predictor, expand_paths
+from xrayviewer.engine.predictor import Predictor
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
 
@@ -119,14 +119,6 @@ def test_predict_many_reports_bad_files_and_goes_on(bundle, films, tmp_path):
     assert [r.error is None for r in results] == [True, False, False, False, True]
     assert all(r.prediction is not None for r in results if r.error is None)
     assert all("\n" not in r.error for r in results if r.error)
-
-
-def test_expand_paths_walks_folders(tmp_path):
-    (tmp_path / "a" / "b").mkdir(parents=True)
-    for name in ("a/x.png", "a/b/y.dcm", "a/b/noext", "a/notes.txt", "a/.hidden.png"):
-        (tmp_path / name).write_bytes(b"x")
-    expected = [tmp_path / "a/b/noext", tmp_path / "a/b/y.dcm", tmp_path / "a/x.png"]
-    assert expand_paths([tmp_path / "a"]) == expected
 
 
 def _dicoms_showing(grey: np.ndarray, folder: Path) -> dict[str, Path]:

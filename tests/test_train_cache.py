@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from xrayviewer.engine.augment import augment_batch
-from xrayviewer.engine.image_cache import preload, recipe_key
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
-from xrayviewer.engine.train_config import AugmentConfig
 from xrayviewer.imaging import open_image
+from xrayviewer.training.augment import augment_batch
+from xrayviewer.training.cache import preload, recipe_key
+from xrayviewer.training.config import AugmentConfig
 
 
 def test_cache_matches_preprocess_is_content_keyed_and_skips_unreadable(tmp_path, kermany_rows):

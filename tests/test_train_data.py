@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from xrayviewer.engine.datasets import DatasetError, Sample, read_samples, summarize
-from xrayviewer.engine.splits import assign_splits, carve, check_no_leakage, patient_leaks
-from xrayviewer.engine.train_config import ConfigError, DataConfig, SplitConfig, TrainConfig, load_config
+from xrayviewer.training.config import ConfigError, DataConfig, SplitConfig, TrainConfig, load_config
+from xrayviewer.training.sources import DatasetError, Sample, read_samples, summarize
+from xrayviewer.training.splits import assign_splits, carve, check_no_leakage, patient_leaks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from test_train_run import tiny_config
 
-from xrayviewer.engine.checkpoints import load_checkpoint
+from xrayviewer.training.checkpoints import load_checkpoint
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score, roc_curve
 
 from xrayviewer.engine.calibration import fit_temperature, probabilities
-from xrayviewer.engine.metrics import bootstrap_auc_ci, choose_threshold, evaluate
+from xrayviewer.training.metrics import bootstrap_auc_ci, choose_threshold, evaluate
 
 
 def _binary(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -17,12 +17,12 @@ from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from xrayviewer.cli.main import main
 from xrayviewer.engine.bundle import load_bundle, load_model
-from xrayviewer.engine.checkpoints import load_checkpoint
-from xrayviewer.engine.events import BatchEnded, EpochEnded, Event, Message
 from xrayviewer.engine.predictor import Predictor
-from xrayviewer.engine.train_config import TrainConfig, config_from_dict
-from xrayviewer.engine.training import train
 from xrayviewer.imaging import open_image
+from xrayviewer.training.checkpoints import load_checkpoint
+from xrayviewer.training.config import TrainConfig, config_from_dict
+from xrayviewer.training.events import BatchEnded, EpochEnded, Event, Message
+from xrayviewer.training.trainer import train
 
 
 def tiny_config(shared_data: Path, tmp_path: Path, **top) -> TrainConfig:

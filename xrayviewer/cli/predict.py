@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     """Score every file; one line of JSON or one table per file."""
     from xrayviewer.engine.bundle import BundleError, by_strength, find_bundles, load_bundle
     from xrayviewer.engine.paths import models_search_path
-    from xrayviewer.engine.predictor import Predictor, expand_paths
+    from xrayviewer.engine.predictor import Predictor
+    from xrayviewer.imaging.files import find_images
 
     try:
         if args.model:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         predictor.load()
     except (BundleError, ValueError) as exc:
         return _fail(str(exc))
-    files = expand_paths(args.paths)
+    files = find_images(args.paths, recursive=True)
     if not files:
         return _fail("no image files found in " + ", ".join(args.paths))
     if args.cam_dir:

@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from xrayviewer.engine.train_config import TrainConfig, load_config
+    from xrayviewer.training.config import TrainConfig, load_config
 
     config = load_config(args.config) if args.config else TrainConfig()
     if args.data:
@@ -120,11 +120,11 @@ def _install_sigint(cancel: threading.Event) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate, then dry-run or train; errors in the input print one line and return 2."""
     from xrayviewer.engine.bundle import BundleError
-    from xrayviewer.engine.datasets import DatasetError
-    from xrayviewer.engine.events import JsonLines, ProgressBars
-    from xrayviewer.engine.train_config import ConfigError
-    from xrayviewer.engine.training import TrainingError, train
-    from xrayviewer.engine.training_data import inspect_dataset
+    from xrayviewer.training.config import ConfigError
+    from xrayviewer.training.data import inspect_dataset
+    from xrayviewer.training.events import JsonLines, ProgressBars
+    from xrayviewer.training.sources import DatasetError
+    from xrayviewer.training.trainer import TrainingError, train
 
     try:
         if args.resume:
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cross_validate(config, callbacks, cancel: threading.Event, events: str) -> int:
-    from xrayviewer.engine.crossval import SUMMARY, cross_validate
+    from xrayviewer.training.crossval import SUMMARY, cross_validate
 
     result = cross_validate(config, callbacks, cancel)
     if result.status == "cancelled":

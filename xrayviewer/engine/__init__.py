@@ -1,1 +1,1 @@
-"""Engine: model bundles, preprocessing, inference, CAM, datasets, training and metrics. No Qt."""
+"""Inference engine: model bundles, preprocessing, prediction, CAM, applicability. No Qt, no training."""

@@ -25,8 +25,6 @@ from xrayviewer.engine.onnx_backend import OnnxForward, OnnxUnavailableError, on
 from xrayviewer.engine.preprocess import Geometry, preprocess
 from xrayviewer.imaging import ImageError, XRayImage, open_image
 
-IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ""}
-
 
 @dataclass
 class Prediction:
@@ -229,19 +227,6 @@ class Predictor:
         for result, prediction in zip(readable, predictions, strict=True):
             result.prediction = prediction
         return pending
-
-
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders searched recursively for image files (sorted; hidden files skipped)."""
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-                              and p.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            out.append(path)
-    return out
 
 
 def _one_line(exc: BaseException) -> str:

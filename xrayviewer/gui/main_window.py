@@ -38,7 +38,7 @@ from xrayviewer.gui.image_view import ImageView
 from xrayviewer.gui.metadata_panel import MetadataPanel
 from xrayviewer.gui.results_panel import ResultsPanel, display_order, score_text
 from xrayviewer.gui.settings import DEVICES, ViewerSettings
-from xrayviewer.gui.thumbnails import ThumbnailStrip, image_files
+from xrayviewer.gui.thumbnails import ThumbnailStrip
 from xrayviewer.gui.window_level import WindowLevelPanel
 from xrayviewer.gui.workers import (
     ALL_TURNED_OFF,
@@ -52,9 +52,10 @@ from xrayviewer.gui.workers import (
     load_predictor,
 )
 from xrayviewer.imaging import lut
+from xrayviewer.imaging.files import find_images, open_dialog_filter
 from xrayviewer.imaging.image import Window
 
-OPEN_FILTER = "Images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
+OPEN_FILTER = open_dialog_filter()
 ERROR_SECONDS = 10
 
 
@@ -287,7 +288,7 @@ class MainWindow(QMainWindow):
     # -- opening ------------------------------------------------------------------------------------
     def open_paths(self, paths: list[str]) -> None:
         """Open files and folders: several images fill the folder strip, the first one is shown."""
-        files = image_files(paths)
+        files = find_images(paths)
         if not files:
             self.show_error("No image found in " + ", ".join(Path(p).name for p in paths))
             return

@@ -6,7 +6,7 @@ the strip fills them in as they come, never blocking the UI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import suppress
 from pathlib import Path
@@ -20,33 +20,7 @@ from xrayviewer.gui.image_view import grey_qimage
 from xrayviewer.gui.workers import process_pool
 from xrayviewer.imaging import lut, open_image
 
-IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 THUMB_SIDE = 112
-
-
-def _has_dicom_marker(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(132)[128:132] == b"DICM"
-    except OSError:
-        return False
-
-
-def image_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files to open from files and folders: folders contribute their images (by suffix, or a DICOM marker
-    for files without an extension), sorted by name; files given explicitly are always kept."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and (p.suffix.lower() in IMAGE_SUFFIXES or (not p.suffix and _has_dicom_marker(p)))
-            )
-        else:
-            found.append(path)
-    return found
 
 
 def thumbnail_pixels(path: str, side: int = THUMB_SIDE) -> np.ndarray | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from xrayviewer.imaging.dicom import dicom_image, looks_like_dicom, read_dataset
 from xrayviewer.imaging.errors import ImageError, UnreadableImageError, UnsupportedImageError
+from xrayviewer.imaging.files import has_dicom_marker
 from xrayviewer.imaging.image import XRayImage
 from xrayviewer.imaging.raster import read_raster, sniff_raster
 
@@ -26,7 +27,7 @@ def _open(path: Path) -> XRayImage:
     fmt = sniff_raster(head)
     if fmt:
         return read_raster(path, path.read_bytes(), fmt)
-    if head[128:132] == b"DICM":
+    if has_dicom_marker(head):
         return dicom_image(read_dataset(path), path)
     try:  # DICOM without preamble: accept only if the parsed header makes sense
         ds = read_dataset(path)

@@ -6,8 +6,8 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import replace
 
-from xrayviewer.engine.datasets import DatasetError, Sample
-from xrayviewer.engine.train_config import SplitConfig
+from xrayviewer.training.config import SplitConfig
+from xrayviewer.training.sources import DatasetError, Sample
 
 
 def patient_leaks(samples: list[Sample]) -> dict[str, list[str]]:

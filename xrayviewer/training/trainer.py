@@ -22,8 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from xrayviewer.engine import distributed as dist_utils
-from xrayviewer.engine.augment import augment_batch
 from xrayviewer.engine.bundle import (
     BundleError,
     ModelCard,
@@ -33,9 +31,14 @@ from xrayviewer.engine.bundle import (
     save_bundle,
 )
 from xrayviewer.engine.calibration import fit_temperature, probabilities
-from xrayviewer.engine.checkpoints import BEST, LAST, load_checkpoint, save_checkpoint
 from xrayviewer.engine.devices import hardware_description, pick_device
-from xrayviewer.engine.events import (
+from xrayviewer.engine.models import ChestNet, build_model
+from xrayviewer.training import distributed as dist_utils
+from xrayviewer.training.augment import augment_batch
+from xrayviewer.training.checkpoints import BEST, LAST, load_checkpoint, save_checkpoint
+from xrayviewer.training.config import TrainConfig, config_from_dict
+from xrayviewer.training.data import PreparedData, prepare_data
+from xrayviewer.training.events import (
     BatchEnded,
     Callback,
     EpochEnded,
@@ -45,9 +48,8 @@ from xrayviewer.engine.events import (
     RunFinished,
     RunStarted,
 )
-from xrayviewer.engine.metrics import choose_threshold, evaluate, macro_auc, one_vs_rest, scored_classes
-from xrayviewer.engine.models import ChestNet, build_model
-from xrayviewer.engine.optimization import (
+from xrayviewer.training.metrics import choose_threshold, evaluate, macro_auc, one_vs_rest, scored_classes
+from xrayviewer.training.optimization import (
     freeze_frozen_batchnorm,
     loss_value,
     make_loss,
@@ -55,8 +57,6 @@ from xrayviewer.engine.optimization import (
     make_scheduler,
     set_phase,
 )
-from xrayviewer.engine.train_config import TrainConfig, config_from_dict
-from xrayviewer.engine.training_data import PreparedData, prepare_data
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -491,7 +491,7 @@ class Trainer:
             "rank_digests": digests,
         }
         (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-        from xrayviewer.engine.reports import write_report
+        from xrayviewer.training.reports import write_report
 
         write_report(self.run_dir, bundle, data, summary, scores, labels, self.emit, config.eval.cam_grid)
         test_auc = metrics["test"]["auc_macro"]
@@ -543,7 +543,7 @@ class Trainer:
                 "description": config.card.data_description,
                 "licence": config.card.licence,
                 "hardware": hardware_description(self.device),
-                "train_seconds": round(sum(float(h.get("seconds", 0.0)) for h in self.history), 1),
+                "train_seconds": round(sum(float(h.get("seconds", 0.0)) for h in self.history), 3),
                 "epochs_run": len(self.history),
                 "classes": data.classes,
                 "counts": data.summary.counts,

@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from xrayviewer.engine.preprocess import XRV_SCALE
-from xrayviewer.engine.train_config import AugmentConfig
+from xrayviewer.training.config import AugmentConfig
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import torch
 
-from xrayviewer.engine.datasets import DatasetError, DatasetSummary, Sample, read_samples, summarize
-from xrayviewer.engine.events import CacheProgress, Callback, Message
-from xrayviewer.engine.image_cache import preload
-from xrayviewer.engine.metrics import auc_defined
-from xrayviewer.engine.splits import assign_splits
-from xrayviewer.engine.train_config import TrainConfig
+from xrayviewer.training.cache import preload
+from xrayviewer.training.config import TrainConfig
+from xrayviewer.training.events import CacheProgress, Callback, Message
+from xrayviewer.training.metrics import auc_defined
+from xrayviewer.training.sources import DatasetError, DatasetSummary, Sample, read_samples, summarize
+from xrayviewer.training.splits import assign_splits
 
 
 @dataclass

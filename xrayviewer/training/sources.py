@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from xrayviewer.engine.train_config import DataConfig
+from xrayviewer.imaging.files import is_image_file
+from xrayviewer.training.config import DataConfig
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".dicom", ""}
 SPLIT_NAMES = {
     "train": "train",
     "training": "train",
@@ -105,10 +105,6 @@ def _pattern_labels(name: str, patterns: dict[str, str]) -> list[str]:
     return []
 
 
-def _is_image(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
-
-
 def read_folders(config: DataConfig, classes: list[str], multilabel: bool) -> LabelledRows:
     """Read ``root/[split/]class/*``; split folders (train/val/test) are honoured when present."""
     root = Path(config.folders).expanduser()
@@ -122,7 +118,7 @@ def read_folders(config: DataConfig, classes: list[str], multilabel: bool) -> La
     for split, top in tops:
         for class_dir in sorted(p for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for path in sorted(class_dir.rglob("*")):
-                if not _is_image(path):
+                if not is_image_file(path):
                     continue
                 raw = (
                     _pattern_labels(path.name, config.filename_patterns)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from xrayviewer.engine.models import ChestNet
-from xrayviewer.engine.train_config import TrainConfig
+from xrayviewer.training.config import TrainConfig
 
 
 def class_weights(task: str, classes: list[str], targets: torch.Tensor) -> torch.Tensor:

@@ -16,11 +16,11 @@ from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
 from xrayviewer.engine.bundle import Bundle
-from xrayviewer.engine.events import Callback, Message
-from xrayviewer.engine.metrics import one_vs_rest, predicted_labels, scored_classes
+from xrayviewer.training.events import Callback, Message
+from xrayviewer.training.metrics import one_vs_rest, predicted_labels, scored_classes
 
 if TYPE_CHECKING:
-    from xrayviewer.engine.training_data import PreparedData
+    from xrayviewer.training.data import PreparedData
 
 PLOTS = "plots"
 

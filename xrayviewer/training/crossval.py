@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from xrayviewer.engine.bundle import read_bundle, write_card
-from xrayviewer.engine.events import Callback
-from xrayviewer.engine.metrics import evaluate, scored_classes
-from xrayviewer.engine.train_config import ConfigError, TrainConfig
-from xrayviewer.engine.training import RunResult, train
+from xrayviewer.training.config import ConfigError, TrainConfig
+from xrayviewer.training.events import Callback
+from xrayviewer.training.metrics import evaluate, scored_classes
+from xrayviewer.training.trainer import RunResult, train
 
 SUMMARY = "crossval.json"
 
