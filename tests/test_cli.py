@@ -3,23 +3,23 @@
 import subprocess
 import sys
 
+import pytest
+
 from xrayviewer import __version__
 from xrayviewer.cli.main import COMMANDS, main
 
 
 def test_version_flag(capsys):
-    try:
+    with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
-    except SystemExit as exc:
-        assert exc.code == 0
+    assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"xrayviewer {__version__}"
 
 
 def test_help_lists_every_command(capsys):
-    try:
+    with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
-    except SystemExit as exc:
-        assert exc.code == 0
+    assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for name in COMMANDS:
         assert name in out

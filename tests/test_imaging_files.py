@@ -31,7 +31,8 @@ def test_folders_give_only_their_own_images_without_recursion(tree):
 
 
 def test_files_given_explicitly_are_kept_as_they_are(tree):
-    assert find_images([tree / "notes.txt", tree / "missing.png"]) == [tree / "notes.txt", tree / "missing.png"]
+    given = [tree / "notes.txt", tree / "missing.png"]
+    assert find_images(given) == given
 
 
 def test_linked_folders_are_not_followed(tree):

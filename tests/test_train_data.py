@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from xrayviewer.training.config import ConfigError, DataConfig, SplitConfig, TrainConfig, load_config
+from xrayviewer.engine.preprocess import PreprocessRecipe
+from xrayviewer.training.config import (
+    ConfigError,
+    DataConfig,
+    SplitConfig,
+    TrainConfig,
+    config_from_dict,
+    load_config,
+)
 from xrayviewer.training.sources import DatasetError, Sample, read_samples, summarize
 from xrayviewer.training.splits import assign_splits, carve, check_no_leakage, patient_leaks
 
@@ -49,6 +57,22 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     config = TrainConfig()
     with pytest.raises(ConfigError, match="exactly one data source"):
         config.validate()
+    config = TrainConfig(task="binary")
+    config.data.csv, config.model.arch = "x.csv", "resnet-9000"
+    with pytest.raises(ConfigError, match=r"model\.arch must be one of xrv-densenet121"):
+        config.validate()
+
+
+def test_the_preprocess_table_is_the_engine_recipe(tmp_path):
+    config = config_from_dict({"preprocess": {"size": 128, "crop": 0.8, "geometry": "center_crop"}})
+    assert config.preprocess == PreprocessRecipe(size=128, crop=0.8, geometry="center_crop")
+    assert TrainConfig().preprocess == PreprocessRecipe(size=224)
+    with pytest.raises(ConfigError, match="geometry 'bogus' is not one of"):
+        config_from_dict({"preprocess": {"geometry": "bogus"}})
+    with pytest.raises(ConfigError, match=r"unknown key preprocess\.colour"):
+        config_from_dict({"preprocess": {"colour": True}})
+    with pytest.raises(ConfigError, match=r"preprocess\.size must be an integer"):
+        config_from_dict({"preprocess": {"size": "big"}})
 
 
 def test_class_folders_honour_given_splits(tmp_path, kermany_rows):

@@ -170,6 +170,27 @@ def test_cli_json_events_and_resume_of_a_finished_run(shared_data, tmp_path, cap
     assert lines[-1]["status"] == "completed" and Path(lines[-1]["bundle"]).is_dir()
 
 
+def test_a_run_that_breaks_says_failed_to_a_parent_and_in_its_log(shared_data, tmp_path, capsys,
+                                                                monkeypatch):
+    from xrayviewer.training import trainer
+
+    def out_of_memory(*args):
+        raise RuntimeError("DefaultCPUAllocator: not enough memory\nmore detail")
+
+    monkeypatch.setattr(trainer.Trainer, "_step", out_of_memory)
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(tiny_config(shared_data, tmp_path, epochs=1).resolved()))
+    assert main(["train", "--config", str(path), "--events", "json", "--out", str(tmp_path / "cli")]) == 1
+    captured = capsys.readouterr()
+    end = json.loads(captured.out.splitlines()[-1])
+    assert end["event"] == "run_end" and end["status"] == "failed"
+    assert end["error"] == "DefaultCPUAllocator: not enough memory"
+    assert "failed: DefaultCPUAllocator: not enough memory" in captured.err
+    assert "Traceback" not in captured.err
+    log = (Path(end["run_dir"]) / "train.log").read_text()
+    assert "Traceback" in log and "run failed: DefaultCPUAllocator" in log
+
+
 def test_multiclass_two_phase_plateau_mlp_head(shared_data, tmp_path):
     config = tiny_config(shared_data, tmp_path, task="multiclass", classes=["normal", "bacterial", "viral"])
     config.data.label_column, config.data.label_map = "subtype", {"bacteria": "bacterial", "virus": "viral"}

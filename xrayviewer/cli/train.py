@@ -1,12 +1,14 @@
 """`xrayviewer train` / `xrayviewer --train`: train a model bundle headless from a TOML config and/or flags.
 
 Ctrl-C once stops at the next batch with a checkpoint saved (continue with ``--resume RUN_DIR``); twice
-aborts at once. Exit status: 0 done, 2 bad input (nothing trained), 130 cancelled.
+aborts at once. Exit status: 0 done, 1 the run failed (its train.log says why), 2 bad input (nothing
+trained), 130 cancelled.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -91,7 +93,6 @@ def _config(args: argparse.Namespace):
         ("seed", config, "seed"),
         ("out", config, "out"),
         ("name", config, "name"),
-        ("img_size", config.preprocess, "size"),
         ("lr", config.optim, "lr"),
         ("arch", config.model, "arch"),
         ("init_from", config.model, "init_from"),
@@ -100,6 +101,8 @@ def _config(args: argparse.Namespace):
         value = getattr(args, flag)
         if value is not None:
             setattr(target, key, value)
+    if args.img_size is not None:
+        config.preprocess = dataclasses.replace(config.preprocess, size=args.img_size)
     if args.folds is not None:
         config.split.folds = args.folds
     config.validate()
@@ -153,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("xrayviewer train: aborted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the run broke (out of memory, a disk error...): its log has the traceback
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"xrayviewer train: failed: {reason} (the run folder's train.log has the details)",
+              file=sys.stderr)
+        return 1
     if result.status == "cancelled":
         return 130
     if args.events == "text":

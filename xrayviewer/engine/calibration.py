@@ -8,9 +8,13 @@ from torch.nn import functional as F
 
 
 def probabilities(task: str, logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Scores from logits: sigmoid (binary, multilabel) or softmax (multiclass), after dividing by T."""
-    z = torch.as_tensor(logits, dtype=torch.float64) / temperature
-    return (z.softmax(dim=1) if task == "multiclass" else z.sigmoid()).numpy()
+    """Scores from logits: sigmoid (binary, multilabel) or softmax (multiclass), after dividing by T.
+    The one score formula of the predictor, training and recalibration (numpy, float64)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    if task == "multiclass":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function without overflow for large |z|
 
 
 def _nll(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

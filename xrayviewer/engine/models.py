@@ -69,7 +69,8 @@ def _linear_head(in_features: int, num_outputs: int) -> nn.Module:
 
 
 def _mlp_head(in_features: int, num_outputs: int) -> nn.Module:
-    """The seed-004 head: (pooled) → BatchNorm → Dense 512 + ReLU → Dropout 0.5 → outputs."""
+    """The Keras-style head of the DenseNet201 notebook we replace: (pooled) → BatchNorm → Dense 512 + ReLU →
+    Dropout 0.5 → outputs."""
     return nn.Sequential(
         nn.BatchNorm1d(in_features),
         nn.Linear(in_features, 512),
@@ -91,8 +92,6 @@ HEADS: dict[str, Callable[[int, int], nn.Module]] = {
     "linear": _linear_head,
     "mlp": _mlp_head,
 }
-
-DEFAULT_ARCHITECTURE = "xrv-densenet121"
 
 
 def build_model(arch: str, num_outputs: int, head: str = "linear") -> ChestNet:

@@ -18,6 +18,7 @@ from torch import nn
 
 from xrayviewer.engine.applicability import check_applicability, population_warnings
 from xrayviewer.engine.bundle import Bundle, load_bundle, load_model, sha256_of
+from xrayviewer.engine.calibration import probabilities
 from xrayviewer.engine.cam import gradcam_from_maps, linear_cams
 from xrayviewer.engine.devices import configure_cpu_threads, pick_device
 from xrayviewer.engine.models import ChestNet
@@ -132,20 +133,13 @@ class Predictor:
                 if self.channels_last:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 logits, maps = model.forward_with_maps(batch)
-            scores = self._activate(logits.float()).cpu().numpy()
+            scores = probabilities(self.card.task, logits.float().cpu().numpy(), self.card.temperature or 1.0)
         forward_done = time.perf_counter()
         cams = None
         if with_cams:
             cams = self._cams(model.classifier, maps).float().cpu().numpy()
         ms = {"forward": (forward_done - start) * 1e3, "cam": (time.perf_counter() - forward_done) * 1e3}
         return scores, cams, ms
-
-    def _activate(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.card.temperature:
-            logits = logits / self.card.temperature
-        if self.card.output_activation == "softmax":
-            return torch.softmax(logits, dim=1)
-        return torch.sigmoid(logits)
 
     def _cams(self, classifier: nn.Module, maps: torch.Tensor) -> torch.Tensor:
         if isinstance(classifier, nn.Linear):

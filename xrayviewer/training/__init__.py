@@ -1,1 +1,1 @@
-"""Training: everything `xrayviewer train` (and the wizard) needs, on top of the inference engine."""
+"""Training: everything `xrayviewer train` needs (config, data, loop, metrics, reports)."""

@@ -9,10 +9,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from xrayviewer.engine.bundle import check_population
+from xrayviewer.engine.bundle import STORAGE_DTYPES, TASKS, check_population
 from xrayviewer.engine.preprocess import PreprocessRecipe
 
-TASKS = ("binary", "multiclass", "multilabel")
+# the choices this layer implements (training.optimization, training.metrics, training.sources use them)
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "plateau", "constant")
+EARLY_STOP_METRICS = ("auc", "loss")
+THRESHOLD_RULES = ("youden", "sensitivity")
+PATIENT_SCOPES = ("global", "split")  # "split": patient ids are unique only within a given split
 
 
 class ConfigError(ValueError):
@@ -51,29 +56,6 @@ class SplitConfig:
     min_given_val: int = 50  # a given val split smaller than this is merged into train and re-carved
     folds: int = 0  # k >= 2: k-fold cross-validation by patient (data without given splits); test = one fold
     fold: int = 0  # which fold is the test split, 0..folds-1
-
-
-@dataclass
-class PreprocessConfig:
-    """The model-input recipe (same function at inference; recorded in the bundle's card)."""
-
-    size: int = 224
-    geometry: str = "squash"  # squash | center_crop | pad
-    equalize: str = "none"  # none | hist | clahe (also applied at inference: it is in the card)
-    clahe_clip: float = 2.0
-    clahe_tiles: int = 8
-    crop: float = 1.0  # keep this central fraction of the film (e.g. 0.8 cuts corner markers and borders)
-
-    def recipe(self) -> PreprocessRecipe:
-        """The engine.preprocess recipe these settings describe."""
-        return PreprocessRecipe(
-            size=self.size,
-            geometry=self.geometry,
-            equalize=self.equalize,
-            clahe_clip=self.clahe_clip,
-            clahe_tiles=self.clahe_tiles,
-            crop=self.crop,
-        )
 
 
 @dataclass
@@ -158,7 +140,8 @@ class TrainConfig:
     out: str = "runs"  # parent folder of run directories
     data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    preprocess: PreprocessRecipe = field(default_factory=lambda: PreprocessRecipe(size=224))
+    # the model-input recipe: the same function runs at inference and it is recorded in the bundle's card
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -175,22 +158,21 @@ class TrainConfig:
             raise ConfigError("epochs and batch_size must be >= 1")
         if self.optim.lr <= 0:
             raise ConfigError(f"optim.lr must be > 0 (got {self.optim.lr})")
+        from xrayviewer.engine.models import ARCHITECTURES, HEADS  # imports torch: only when validating
+
         choices = {
-            "optim.optimizer": (self.optim.optimizer, ("adamw", "adam", "sgd")),
-            "optim.schedule": (self.optim.schedule, ("cosine", "plateau", "constant")),
-            "optim.early_stop_metric": (self.optim.early_stop_metric, ("auc", "loss")),
-            "model.head": (self.model.head, ("linear", "mlp")),
-            "model.weights_dtype": (self.model.weights_dtype, ("float32", "float16")),
-            "eval.threshold": (self.eval.threshold, ("youden", "sensitivity")),
-            "data.patient_scope": (self.data.patient_scope, ("global", "split")),
+            "optim.optimizer": (self.optim.optimizer, OPTIMIZERS),
+            "optim.schedule": (self.optim.schedule, SCHEDULES),
+            "optim.early_stop_metric": (self.optim.early_stop_metric, EARLY_STOP_METRICS),
+            "model.arch": (self.model.arch, tuple(ARCHITECTURES)),
+            "model.head": (self.model.head, tuple(HEADS)),
+            "model.weights_dtype": (self.model.weights_dtype, STORAGE_DTYPES),
+            "eval.threshold": (self.eval.threshold, THRESHOLD_RULES),
+            "data.patient_scope": (self.data.patient_scope, PATIENT_SCOPES),
         }
         for key, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"{key} must be one of {', '.join(allowed)} (got {value!r})")
-        try:
-            self.preprocess.recipe()
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
         if self.optim.unfreeze != "all" and not _is_last_n(self.optim.unfreeze):
             raise ConfigError(f"optim.unfreeze must be 'all' or 'last:N' (got {self.optim.unfreeze!r})")
         if not 0 <= self.split.val_fraction < 1 or not 0 <= self.split.test_fraction < 1:
@@ -232,9 +214,25 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}{key} must be a table")
-            _apply(current, value, f"{where}{key}.")
+            if current.__dataclass_params__.frozen:  # a value type (PreprocessRecipe): replaced, not edited
+                setattr(obj, key, _replaced(current, value, f"{where}{key}."))
+            else:
+                _apply(current, value, f"{where}{key}.")
         else:
             setattr(obj, key, _coerce(value, current, f"{where}{key}"))
+
+
+def _replaced(current: Any, values: dict[str, Any], where: str) -> Any:
+    """A frozen dataclass with ``values`` applied (its own validation errors become ConfigErrors)."""
+    known = {f.name for f in fields(current)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown key {where}{unknown[0]} (known: {', '.join(sorted(known))})")
+    coerced = {k: _coerce(v, getattr(current, k), f"{where}{k}") for k, v in values.items()}
+    try:
+        return dataclasses.replace(current, **coerced)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _coerce(value: Any, current: Any, key: str) -> Any:

@@ -91,7 +91,7 @@ def prepare_data(config: TrainConfig, emit: Callback) -> PreparedData:
     samples, classes, dropped = _load_samples(config)
     loaded = preload(
         [s.path for s in samples],
-        config.preprocess.recipe(),
+        config.preprocess,
         config.data.cache_dir or None,
         config.data.workers,
         progress=lambda done, total: emit(CacheProgress(done, total)),

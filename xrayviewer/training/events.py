@@ -1,4 +1,5 @@
-"""Training progress events: dataclasses handed to Python callbacks (the wizard), JSON lines, tqdm bars."""
+"""Training progress events: dataclasses handed to Python callbacks, JSON lines (``--events json``, for a
+parent process such as a GUI), tqdm bars and the run's log file."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class EpochEnded(Event):
 
 @dataclass
 class RunFinished(Event):
-    """The run ended: status "completed", "early_stopped", "cancelled" or "failed"."""
+    """The run ended: status "completed", "early_stopped", "cancelled" or "failed" (``error`` says why)."""
 
     kind: ClassVar[str] = "run_end"
     status: str
@@ -90,6 +91,7 @@ class RunFinished(Event):
     bundle: str = ""
     best_epoch: int = 0
     test_auc: float | None = None
+    error: str = ""
 
 
 Callback = Callable[[Event], None]
@@ -126,7 +128,8 @@ def describe(event: Event) -> str | None:
     if isinstance(event, RunFinished):
         auc = "" if event.test_auc is None else f", test AUC {event.test_auc:.4f}"
         where = f"; bundle {event.bundle}" if event.bundle else ""
-        return f"run {event.status} (best epoch {event.best_epoch}{auc}){where}"
+        why = f": {event.error}" if event.error else ""
+        return f"run {event.status}{why} (best epoch {event.best_epoch}{auc}){where}"
     return None
 
 

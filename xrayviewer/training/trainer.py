@@ -1,6 +1,6 @@
-"""The training loop shared by ``xrayviewer train`` and the in-app wizard.
+"""The training loop: the one engine behind ``xrayviewer train`` and every front end built on it.
 
-``train(config, callbacks, cancel, resume)`` prepares the data (``training_data``), trains with the
+``train(config, callbacks, cancel, resume)`` prepares the data (``training.data``), trains with the
 configured recipe (``optimization``, ``augment``), checkpoints atomically every epoch and on cancel, then
 calibrates on validation, evaluates on val and test, writes the report and the model bundle.
 """
@@ -13,6 +13,7 @@ import json
 import math
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -116,7 +117,7 @@ def _adopt_init_bundle(config: TrainConfig, emit: Callback) -> None:
     if (card.architecture, card.head) != (config.model.arch, config.model.head):
         emit(Message("info", f"using {card.architecture}/{card.head} from {card.name}"))
         config.model.arch, config.model.head = card.architecture, card.head
-    if card.preprocessing != config.preprocess.recipe():
+    if card.preprocessing != config.preprocess:
         emit(
             Message(
                 "warning",
@@ -208,6 +209,7 @@ class Trainer:
         self.callbacks = callbacks if self.ctx.is_main else []
         self.amp = config.amp and self.device.type == "cuda"
         self.history: list[dict[str, Any]] = []
+        self.best_epoch = 0
         _adopt_init_bundle(config, self.emit)
 
     def emit(self, event: Event) -> None:
@@ -311,6 +313,17 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / CONFIG_FILE).write_text(json.dumps(config.resolved(), indent=2) + "\n")
             self.callbacks.append(LogFile(self.run_dir / "train.log"))
+        try:
+            return self._train(data)
+        except Exception as exc:  # e.g. out of memory: say so in the log and to a parent process, then raise
+            self.emit(Message("error", "".join(traceback.format_exception(exc)).rstrip()))
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.emit(RunFinished("failed", str(self.run_dir), best_epoch=self.best_epoch, error=reason))
+            raise
+
+    def _train(self, data: PreparedData) -> RunResult:
+        """Train from the first (or the resumed) epoch, then evaluate and write the bundle."""
+        config = self.config
         train = data.splits["train"]
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
@@ -523,7 +536,7 @@ class Trainer:
             architecture_args={"head": config.model.head},
             thresholds=dict(zip(names, thresholds, strict=True)),
             threshold_method=f"{method} on validation (n={metrics['val']['n']}), calibrated scores",
-            preprocessing=config.preprocess.recipe(),
+            preprocessing=config.preprocess,
             temperature=temperature,
             metrics={
                 "split": "test",
