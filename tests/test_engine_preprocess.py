@@ -1,5 +1,6 @@
 """Preprocessing: recipe validation, geometry mapping, torchxrayvision scaling, equalisation."""
 
+import cv2
 import numpy as np
 import pytest
 import torchxrayvision as xrv
@@ -85,6 +86,21 @@ def test_recipe_round_trip_and_refusals():
         PreprocessRecipe(geometry="pad", crop=0.8)
     old_card = {k: v for k, v in PreprocessRecipe(size=128).to_dict().items() if k != "crop"}
     assert PreprocessRecipe.from_dict(old_card).crop == 1.0  # cards written before crop existed still load
+
+
+def test_detail_gives_a_sharp_and_a_small_copy_of_one_film_the_same_input():
+    rng = np.random.default_rng(1)
+    film = cv2.GaussianBlur(rng.random((512, 512)).astype(np.float32), (0, 0), 2)
+    film = (film - film.min()) / (film.max() - film.min())
+    small = cv2.resize(film, (64, 64), interpolation=cv2.INTER_AREA)  # an NIH-style 64 px copy
+    recipe = PreprocessRecipe(size=128, detail=48)
+    sharp_input, _ = to_model_input(film, recipe)
+    small_input, _ = to_model_input(small, recipe)
+    plain = PreprocessRecipe(size=128)
+    gap = np.abs(to_model_input(film, plain)[0] - to_model_input(small, plain)[0]).mean()
+    assert np.abs(sharp_input - small_input).mean() < 0.25 * gap  # the resolution on disk no longer shows
+    with pytest.raises(ValueError, match="detail 200 is outside"):
+        PreprocessRecipe(size=128, detail=200)
 
 
 def test_monochrome1_is_inverted_before_the_model():

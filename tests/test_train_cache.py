@@ -65,3 +65,18 @@ def test_rotation_turns_a_bar_without_washing_it_out():
     out = augment_batch(x, config, torch.Generator().manual_seed(3))
     assert not torch.allclose(out, x, atol=1.0)
     assert float(out.mean()) == pytest.approx(float(x.mean()), rel=0.1)  # rotated, not washed out
+
+
+def test_degrade_blurs_the_chosen_share_of_images_to_the_drawn_resolution():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.uniform(-1024, 1024, (64, 1, 32, 32)).astype(np.float32))  # pixel noise
+    off = AugmentConfig(rotation_deg=0, crop_scale=(1, 1), crop_ratio=(1, 1), shift=0, brightness=0,
+                        contrast=0)
+    blur = AugmentConfig(**{**off.__dict__, "degrade": 0.5, "degrade_size": (8.0, 8.0)})
+    out = augment_batch(x, blur, torch.Generator().manual_seed(2))
+    # noise keeps its pixel-to-pixel jumps; an image blurred to 8×8 px loses them
+    jumps = (out[:, 0, :, 1:] - out[:, 0, :, :-1]).abs().mean(dim=(1, 2))
+    blurred = jumps < 0.5 * (x[:, 0, :, 1:] - x[:, 0, :, :-1]).abs().mean(dim=(1, 2))
+    assert 20 <= int(blurred.sum()) <= 44
+    assert torch.allclose(out[~blurred], x[~blurred], atol=1e-2)
+    assert torch.equal(out, augment_batch(x, blur, torch.Generator().manual_seed(2)))

@@ -72,3 +72,52 @@ def test_temperature_scaling_undoes_overconfidence():
     z = np.random.default_rng(7).normal(0, 1, (1000, 3))
     z[np.arange(1000), y3] += 1.0
     assert fit_temperature("multiclass", z * 0.25, y3) < 0.5  # under-confident -> T < 1
+
+
+def _partly_unknown(seed: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Multilabel labels (300, 2) with a third of class 1 unknown (NaN), logits and the known mask."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, (300, 2)).astype(float)
+    logits = 2.0 * (2 * y - 1) + rng.normal(0, 1.5, y.shape)
+    known = np.ones_like(y, bool)
+    known[::3, 1] = False
+    y[~known] = np.nan
+    return y, logits, known
+
+
+def test_multilabel_metrics_score_each_class_on_the_images_that_know_it():
+    y, logits, known = _partly_unknown()
+    p = probabilities("multilabel", logits)
+    out = evaluate("multilabel", ["effusion", "cardiomegaly"], y, p, [0.5, 0.5], bootstrap=0)
+    k = known[:, 1]
+    assert out["per_class"]["cardiomegaly"]["known"] == 200 and out["per_class"]["effusion"]["known"] == 300
+    assert out["per_class"]["cardiomegaly"]["auc"] == pytest.approx(roc_auc_score(y[k, 1], p[k, 1]))
+    assert out["per_class"]["cardiomegaly"]["positives"] == int(y[k, 1].sum())
+    assert np.array(out["confusion_matrix"])[1].sum() == 200
+    pred = (p >= 0.5).astype(int)
+    recalls = [recall_score(y[:, 0], pred[:, 0]), recall_score(y[k, 1], pred[k, 1])]
+    assert out["recall"] == pytest.approx(np.mean(recalls))
+    correct = (pred[:, 0] == y[:, 0]).sum() + (pred[k, 1] == y[k, 1]).sum()
+    assert out["accuracy"] == pytest.approx(correct / 500)
+
+
+def test_unknown_labels_add_nothing_to_the_loss_the_weights_or_the_temperature():
+    import torch
+
+    from xrayviewer.training.optimization import KnownLabelsBCE, class_weights
+
+    y, logits, known = _partly_unknown()
+    target, z = torch.tensor(y, dtype=torch.float32), torch.tensor(logits, dtype=torch.float32)
+    weights = class_weights("multilabel", ["effusion", "cardiomegaly"], target)
+    positives = np.nansum(y, axis=0)
+    assert weights.tolist() == pytest.approx(((known.sum(0) - positives) / positives).tolist())
+    loss = KnownLabelsBCE(weights)(z, target)
+    every = torch.nn.functional.binary_cross_entropy_with_logits(
+        z, torch.nan_to_num(target), pos_weight=weights, reduction="none")
+    assert float(loss) == pytest.approx(float(every[torch.tensor(known)].mean()), rel=1e-6)
+    assert torch.isfinite(loss)
+    complete = np.where(known, y, 0.0)  # same logits, the unknown entries filled in wrongly
+    assert fit_temperature("multilabel", logits * 3, y) != pytest.approx(
+        fit_temperature("multilabel", logits * 3, complete), rel=1e-3)
+    assert fit_temperature("multilabel", logits[::3] * 3, y[::3]) == pytest.approx(
+        fit_temperature("multilabel", logits[::3, :1] * 3, y[::3, :1]), rel=1e-4)

@@ -231,6 +231,34 @@ def test_multilabel_nih_without_given_splits(shared_data, tmp_path):
     assert np.array(metrics["test"]["confusion_matrix"]).shape == (2, 2, 2)
 
 
+def test_multilabel_with_unknown_labels_scores_each_class_where_known(shared_data, tmp_path):
+    nih = shared_data / "nih"
+    with open(nih / "labels.csv", newline="") as fh:
+        rows = list({row["patient"]: row for row in csv.DictReader(fh)}.values())[:80]  # one film a patient
+    table = tmp_path / "partial.csv"
+    with open(table, "w", newline="") as fh:  # every third film does not know its Effusion label
+        writer = csv.DictWriter(fh, ["file", "findings", "patient", "unknown"])
+        writer.writeheader()
+        for i, row in enumerate(rows):
+            writer.writerow({"file": row["file"], "findings": row["findings"], "patient": row["patient"],
+                             "unknown": "Effusion" if i % 3 == 0 else ""})
+    config = tiny_config(shared_data, tmp_path, task="multilabel", classes=["Cardiomegaly", "Effusion"])
+    config.data.csv, config.data.image_dir = str(table), str(nih / "images")
+    config.data.label_column, config.data.label_separator = "findings", "|"
+    config.data.unknown_column, config.data.split_column, config.data.patient_scope = "unknown", "", "global"
+    config.data.limit_per_class = 0
+    config.split.val_fraction = config.split.test_fraction = 0.25
+    config.epochs = 1
+    result = train(config)
+    with open(result.run_dir / "predictions.csv", newline="") as fh:
+        predictions = list(csv.DictReader(fh))
+    test_files = {Path(r["path"]).name for r in predictions if r["split"] == "test"}
+    unknown = {row["file"] for i, row in enumerate(rows) if i % 3 == 0}
+    per_class = json.loads((result.run_dir / "metrics.json").read_text())["test"]["per_class"]
+    assert per_class["Cardiomegaly"]["known"] == len(test_files)
+    assert per_class["Effusion"]["known"] == len(test_files - unknown) < len(test_files)
+
+
 @pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(shared_data, tmp_path):
     config = tiny_config(shared_data, tmp_path, epochs=50)

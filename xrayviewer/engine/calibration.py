@@ -1,10 +1,16 @@
-"""Temperature scaling (Guo et al. 2017): one scalar T fitted on validation logits, scores = f(logits / T)."""
+"""Temperature scaling (Guo et al. 2017): one scalar T fitted on validation logits, scores = f(logits / T).
+
+numpy and SciPy only: the viewer's inference path needs no torch for it.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-import torch
-from torch.nn import functional as F
+from scipy.optimize import minimize_scalar
+
+T_RANGE = (0.05, 20.0)
 
 
 def probabilities(task: str, logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -17,27 +23,29 @@ def probabilities(task: str, logits: np.ndarray, temperature: float = 1.0) -> np
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function without overflow for large |z|
 
 
-def _nll(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _nll(task: str, z: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log-likelihood; multilabel entries whose label is unknown (NaN) are left out."""
     if task == "multiclass":
-        return F.cross_entropy(logits, y.long())
-    return F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
+        shifted = z - z.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(y)), y.astype(int)].mean())
+    known = np.isfinite(y)
+    z, y = z[known], y[known]
+    # log(1 + exp(-|z|)) + max(z, 0) - y z: binary cross-entropy on logits, stable for large |z|
+    return float((np.logaddexp(0.0, -np.abs(z)) + np.maximum(z, 0.0) - y * z).mean())
 
 
 def fit_temperature(task: str, logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature minimising validation negative log-likelihood (L-BFGS on log T, T in [0.05, 20])."""
-    target = torch.as_tensor(y)
-    z = torch.as_tensor(logits, dtype=torch.float64)
+    """The temperature minimising validation negative log-likelihood (bounded search on log T, T in
+    [0.05, 20]); labels as the training metrics hold them (multilabel: NaN = unknown)."""
+    y = np.asarray(y, dtype=np.float64)
+    z = np.asarray(logits, dtype=np.float64)
     if task != "multiclass":
-        z = z.reshape(target.shape)  # binary logits (N, 1) against labels (N,)
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = _nll(task, z / log_t.exp(), target)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    temperature = float(log_t.detach().exp().clamp(0.05, 20.0))
-    return temperature if np.isfinite(temperature) else 1.0
+        z = z.reshape(y.shape)  # binary logits (N, 1) against labels (N,)
+    if not np.isfinite(z).all() or (task != "multiclass" and not np.isfinite(y).any()):
+        return 1.0
+    low, high = (math.log(t) for t in T_RANGE)
+    result = minimize_scalar(lambda log_t: _nll(task, z / math.exp(log_t), y), bounds=(low, high),
+                             method="bounded", options={"xatol": 1e-6})
+    temperature = math.exp(float(result.x))
+    return temperature if math.isfinite(temperature) else 1.0

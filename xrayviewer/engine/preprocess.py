@@ -7,7 +7,8 @@ Pipeline (each step recorded in the model card's ``preprocessing`` recipe):
 2. geometry: ``squash`` (whole film resized to a square), ``center_crop`` (central square, torchxrayvision's
    ``XRayCenterCrop``) or ``pad`` (film centred on a black square); ``crop`` < 1 then keeps only that
    central fraction of the box, cutting the film's borders and corner markers;
-3. resize to ``size`` × ``size`` with ``cv2.INTER_AREA``;
+3. resize to ``size`` × ``size`` with ``cv2.INTER_AREA`` (with ``detail`` > 0: first down to ``detail`` ×
+   ``detail``, then up, so that every film carries the same detail whatever its resolution on disk);
 4. optional histogram equalisation (``hist``) or CLAHE (``clahe``) on the 8-bit picture;
 5. torchxrayvision's scaling ``(2 x - 1) · 1024`` (``xrv.utils.normalize(x, 1)``), shape (1, S, S).
 
@@ -43,6 +44,7 @@ class PreprocessRecipe:
     clahe_clip: float = 2.0
     clahe_tiles: int = 8
     crop: float = 1.0  # central fraction of the geometry's box kept (0.5-1; squash and center_crop only)
+    detail: int = 0  # > 0: the box passes through detail × detail pixels (a common resolution floor)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -58,6 +60,8 @@ class PreprocessRecipe:
             raise ValueError(f"preprocessing size {self.size} is outside 16..2048")
         if not 0.5 <= float(self.crop) <= 1.0:
             raise ValueError(f"preprocessing crop {self.crop} is outside 0.5..1")
+        if self.detail and not 16 <= int(self.detail) <= int(self.size):
+            raise ValueError(f"preprocessing detail {self.detail} is outside 16..size ({self.size}); 0 = off")
         if self.crop < 1.0 and self.geometry == "pad":
             raise ValueError("preprocessing crop < 1 needs geometry squash or center_crop (pad adds borders)")
 
@@ -135,7 +139,12 @@ def to_model_input(display: np.ndarray, recipe: PreprocessRecipe) -> tuple[np.nd
     else:
         picture = picture[top : top + height, left : left + width]
     size = geometry.size
-    picture = cv2.resize(picture, (size, size), interpolation=cv2.INTER_AREA)
+    if recipe.detail:
+        detail = (recipe.detail, recipe.detail)
+        picture = cv2.resize(cv2.resize(picture, detail, interpolation=cv2.INTER_AREA), (size, size),
+                             interpolation=cv2.INTER_LINEAR)
+    else:
+        picture = cv2.resize(picture, (size, size), interpolation=cv2.INTER_AREA)
     if recipe.equalize != "none":
         grey = np.rint(picture * 255.0).astype(np.uint8)
         if recipe.equalize == "hist":

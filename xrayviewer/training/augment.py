@@ -1,7 +1,8 @@
 """Training augmentation on batches of preprocessed tensors (xrv scale), driven by a seeded generator.
 
 One affine warp per image combines rotation, random resized crop (zoom + aspect + shift) and the optional
-horizontal flip; then brightness/contrast jitter. Areas warped in from outside the film are black.
+horizontal flip; then brightness/contrast jitter, then (with probability ``degrade``) a blur to a random
+resolution. Areas warped in from outside the film are black.
 """
 
 from __future__ import annotations
@@ -43,4 +44,18 @@ def augment_batch(x: torch.Tensor, config: AugmentConfig, generator: torch.Gener
     brightness = _uniform(n, -config.brightness, config.brightness, generator).to(x.dtype).view(n, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = (out - mean) * contrast + mean + brightness * 2 * XRV_SCALE
+    if config.degrade > 0:  # no draws otherwise: runs without it keep their random stream
+        out = _degrade(out, config, generator)
     return out.clamp(-XRV_SCALE, XRV_SCALE)
+
+
+def _degrade(out: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    """Blur each image with probability ``config.degrade``: area-down to a random side, bilinear back up."""
+    n = out.shape[0]
+    blurred = torch.rand(n, generator=generator) < config.degrade
+    sides = _uniform(n, *config.degrade_size, generator).round().int()
+    for i in torch.nonzero(blurred).flatten().tolist():
+        side = min(int(sides[i]), out.shape[-1])
+        small = F.interpolate(out[i : i + 1], size=(side, side), mode="area")
+        out[i] = F.interpolate(small, size=out.shape[-2:], mode="bilinear", align_corners=False)[0]
+    return out

@@ -34,6 +34,8 @@ class DataConfig:
     path_column: str = "file"
     label_column: str = "label"
     label_separator: str = ""  # e.g. "|" for NIH "Finding Labels"
+    unknown_column: str = ""  # multilabel CSV: classes whose label this row does not know (label_separator-
+    # separated, label_map applies); they count neither as positive nor as negative (partial labels)
     patient_column: str = ""  # patient-level splits and leakage check
     split_column: str = ""  # honour given train/val/test splits
     stratify_column: str = ""  # carve splits stratified by this column, not the labels (a parent task's
@@ -69,6 +71,9 @@ class AugmentConfig:
     brightness: float = 0.1  # +- fraction of the value range
     contrast: float = 0.1  # +- fraction
     hflip: bool = False  # off by default: laterality matters in chest films
+    degrade: float = 0.0  # probability that an image is blurred to a random resolution (see degrade_size):
+    # films on disk differ in resolution (NIH copies of 64 px); a model must not learn sharpness for a label
+    degrade_size: tuple[float, float] = (32.0, 96.0)  # pixels across the blurred image, drawn uniformly
 
 
 @dataclass
@@ -177,6 +182,12 @@ class TrainConfig:
             raise ConfigError(f"optim.unfreeze must be 'all' or 'last:N' (got {self.optim.unfreeze!r})")
         if not 0 <= self.split.val_fraction < 1 or not 0 <= self.split.test_fraction < 1:
             raise ConfigError("split fractions must be in [0, 1)")
+        low, high = self.augment.degrade_size
+        if not 0 <= self.augment.degrade <= 1 or not 8 <= low <= high:
+            raise ConfigError("augment.degrade must be in [0, 1], augment.degrade_size [low, high] with 8 <= "
+                              f"low <= high (got {self.augment.degrade}, {[low, high]})")
+        if self.data.unknown_column and (self.task != "multilabel" or not self.data.csv):
+            raise ConfigError("data.unknown_column needs a multilabel task read from a CSV")
         if self.split.folds == 1 or self.split.folds < 0:
             raise ConfigError(f"split.folds must be 0 (no cross-validation) or >= 2 (got {self.split.folds})")
         if self.split.folds and not 0 <= self.split.fold < self.split.folds:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -9,7 +10,7 @@ import torch
 from xrayviewer.training.cache import preload
 from xrayviewer.training.config import TrainConfig
 from xrayviewer.training.events import CacheProgress, Callback, Message
-from xrayviewer.training.metrics import auc_defined
+from xrayviewer.training.metrics import auc_defined, label_array
 from xrayviewer.training.sources import DatasetError, DatasetSummary, Sample, read_samples, summarize
 from xrayviewer.training.splits import assign_splits
 
@@ -78,12 +79,14 @@ def _check_mostly_present(missing: int, total: int, example: list[tuple[str, str
 
 
 def targets_for(task: str, classes: list[str], samples: list[Sample]) -> torch.Tensor:
-    """Binary: float 0/1 for classes[1]; multiclass: class index; multilabel: float multi-hot (N, K)."""
+    """Binary: float 0/1 for classes[1]; multiclass: class index; multilabel: float multi-hot (N, K) with NaN
+    where the image's label is unknown."""
     if task == "binary":
         return torch.tensor([float(classes[1] in s.labels) for s in samples])
     if task == "multiclass":
         return torch.tensor([classes.index(s.labels[0]) for s in samples], dtype=torch.long)
-    return torch.tensor([[float(c in s.labels) for c in classes] for s in samples]).reshape(-1, len(classes))
+    rows = [[math.nan if c in s.unknown else float(c in s.labels) for c in classes] for s in samples]
+    return torch.tensor(rows).reshape(-1, len(classes))
 
 
 def prepare_data(config: TrainConfig, emit: Callback) -> PreparedData:
@@ -114,7 +117,7 @@ def prepare_data(config: TrainConfig, emit: Callback) -> PreparedData:
         if empty:
             raise DatasetError(f"class {empty[0]!r} has no readable training images")
     val = splits["val"]
-    if not auc_defined(config.task, classes, val.targets.numpy().astype(int)):
+    if not auc_defined(config.task, classes, label_array(config.task, val.targets)):
         raise DatasetError(
             f"the val split ({len(val.samples)} images) lacks a class, so ROC-AUC, thresholds and "
             "calibration cannot be computed; give more validation images (split.val_fraction)"

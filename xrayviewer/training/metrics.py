@@ -1,12 +1,14 @@
 """Evaluation metrics (scikit-learn), bootstrap AUC confidence intervals and operating thresholds.
 
 Label/score layouts by task: binary ``y`` (N,) in {0, 1} with ``p`` (N,) = P(positive); multiclass
-``y`` (N,) class index with ``p`` (N, K) softmax; multilabel ``y`` and ``p`` (N, K).
+``y`` (N,) class index with ``p`` (N, K) softmax; multilabel ``y`` and ``p`` (N, K), ``y`` float with NaN
+where a label is unknown (``data.unknown_column``): each class is scored on the images that know it.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -30,18 +32,30 @@ def _pr_auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else None
 
 
+def label_array(task: str, targets: torch.Tensor) -> np.ndarray:
+    """Training targets as the metrics take them: class indices / 0-1 ints, multilabel floats with NaN."""
+    values = targets.numpy()
+    return values.astype(np.float64) if task == "multilabel" else values.astype(int)
+
+
+def _known(task: str, y: np.ndarray, k: int) -> np.ndarray | slice:
+    """Rows whose label of class ``k`` is known (every row outside multilabel)."""
+    return np.isfinite(y[:, k]) if task == "multilabel" else slice(None)
+
+
 def labels_of(task: str, y: np.ndarray, k: int) -> np.ndarray:
-    """0/1 labels of scored class ``k`` against the rest (binary: the positive class)."""
+    """0/1 labels of scored class ``k`` against the rest (binary: the positive class), on the rows that
+    know it."""
     if task == "binary":
         return y.astype(int)
     if task == "multiclass":
         return (y == k).astype(int)
-    return y[:, k].astype(int)
+    return y[_known(task, y, k), k].astype(int)
 
 
 def one_vs_rest(task: str, y: np.ndarray, p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Binary labels and scores of scored class ``k`` against the rest."""
-    return labels_of(task, y, k), (p if task == "binary" else p[:, k])
+    """Binary labels and scores of scored class ``k`` against the rest (rows that know the label)."""
+    return labels_of(task, y, k), (p if task == "binary" else p[_known(task, y, k), k])
 
 
 def scored_classes(task: str, classes: list[str]) -> list[str]:
@@ -141,9 +155,7 @@ def evaluate(
         out["accuracy"] = float(accuracy_score(y, pred))
         out["confusion_matrix"] = confusion_matrix(y, pred, labels=labels).tolist()
     else:
-        matrices = multilabel_confusion_matrix(y, pred)
-        out["accuracy"] = float(accuracy_score(y.ravel(), pred.ravel()))  # per-label accuracy
-        out["confusion_matrix"] = matrices.tolist()
+        return _multilabel(out, classes, y, pred)
     tn, fp = matrices[:, 0, 0], matrices[:, 0, 1]
     specificity = tn / np.maximum(tn + fp, 1)
     for k, name in enumerate(names):
@@ -156,5 +168,32 @@ def evaluate(
         report=classification_report(
             y, pred, labels=labels, target_names=classes, output_dict=True, zero_division=0
         ),
+    )
+    return out
+
+
+def _multilabel(out: dict, classes: list[str], y: np.ndarray, pred: np.ndarray) -> dict:
+    """Multilabel decisions per class on the images that know its label: 2×2 confusion per class, per-label
+    accuracy, macro precision / recall / specificity / F1."""
+    matrices, report = [], {}
+    for k, name in enumerate(classes):
+        keep = np.isfinite(y[:, k])
+        yk, dk = y[keep, k].astype(int), pred[keep, k]
+        matrices.append(confusion_matrix(yk, dk, labels=[0, 1]))
+        report[name] = classification_report(yk, dk, labels=[1], output_dict=True, zero_division=0)["1"]
+        out["per_class"][name]["known"] = int(keep.sum())
+    cm = np.array(matrices)
+    tn, fp, tp = cm[:, 0, 0], cm[:, 0, 1], cm[:, 1, 1]
+    specificity = tn / np.maximum(tn + fp, 1)
+    for k, name in enumerate(classes):
+        out["per_class"][name]["specificity"] = float(specificity[k])
+    out.update(
+        accuracy=float((tn + tp).sum() / max(cm.sum(), 1)),  # per-label accuracy over known labels
+        confusion_matrix=cm.tolist(),
+        precision=float(np.mean([r["precision"] for r in report.values()])),
+        recall=float(np.mean([r["recall"] for r in report.values()])),
+        specificity=float(specificity.mean()),
+        f1=float(np.mean([r["f1-score"] for r in report.values()])),
+        report=report,
     )
     return out

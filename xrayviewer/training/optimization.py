@@ -13,20 +13,40 @@ from xrayviewer.training.config import TrainConfig
 
 
 def class_weights(task: str, classes: list[str], targets: torch.Tensor) -> torch.Tensor:
-    """Binary/multilabel: pos_weight = negatives / positives per output; multiclass: N / (K · count)."""
+    """Binary/multilabel: pos_weight = negatives / positives per output (among the images that know the
+    label); multiclass: N / (K · count)."""
     if task == "multiclass":
         counts = torch.bincount(targets, minlength=len(classes)).float().clamp(min=1)
         return len(targets) / (len(classes) * counts)
-    positives = targets.reshape(len(targets), -1).sum(0).clamp(min=1)
-    return (len(targets) - positives) / positives
+    y = targets.reshape(len(targets), -1)
+    known = torch.isfinite(y)
+    positives = torch.where(known, y, 0.0).sum(0).clamp(min=1)
+    return (known.sum(0) - positives).clamp(min=0) / positives
+
+
+class KnownLabelsBCE(nn.Module):
+    """BCE with logits (and pos_weight) averaged over the labels that are known: NaN targets add nothing."""
+
+    def __init__(self, pos_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean loss over the finite entries of ``target`` (0 when none is)."""
+        known = torch.isfinite(target)
+        loss = nn.functional.binary_cross_entropy_with_logits(
+            logits, torch.where(known, target, 0.0), pos_weight=self.pos_weight, reduction="none"
+        )
+        return (loss * known).sum() / known.sum().clamp(min=1)
 
 
 def make_loss(config: TrainConfig, classes: list[str], targets: torch.Tensor) -> nn.Module:
-    """BCE with pos_weight (binary, multilabel) or class-weighted cross-entropy (multiclass)."""
+    """BCE with pos_weight over the known labels (binary, multilabel) or class-weighted cross-entropy
+    (multiclass)."""
     weight = class_weights(config.task, classes, targets) if config.optim.class_weights else None
     if config.task == "multiclass":
         return nn.CrossEntropyLoss(weight=weight)
-    return nn.BCEWithLogitsLoss(pos_weight=weight)
+    return KnownLabelsBCE(pos_weight=weight)
 
 
 def loss_value(loss_fn: nn.Module, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

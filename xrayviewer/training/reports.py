@@ -76,9 +76,10 @@ def plot_confusion(
     if task == "multilabel":
         fig, axes = plt.subplots(1, len(classes), figsize=(3.2 * len(classes), 3.2), squeeze=False)
         for k, name in enumerate(classes):
+            known = np.isfinite(y[:, k])  # images whose label of this class is unknown are not counted
             ConfusionMatrixDisplay.from_predictions(
-                y[:, k],
-                pred[:, k],
+                y[known, k].astype(int),
+                pred[known, k],
                 labels=[0, 1],
                 display_labels=["no", "yes"],
                 ax=axes[0, k],

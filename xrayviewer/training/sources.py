@@ -36,6 +36,7 @@ class Sample:
     patient: str
     split: str = ""
     stratum: str = ""  # what split carving stratifies by when not the labels (data.stratify_column)
+    unknown: tuple[str, ...] = ()  # classes whose label is unknown for this image (data.unknown_column)
 
 
 @dataclass
@@ -147,7 +148,8 @@ def read_csv(config: DataConfig, classes: list[str], multilabel: bool) -> Labell
         reader = csv.DictReader(fh)
         columns = reader.fieldnames or []
         needed = [config.path_column] + ([] if config.filename_patterns else [config.label_column])
-        needed += [c for c in (config.patient_column, config.split_column, config.stratify_column) if c]
+        needed += [c for c in (config.patient_column, config.split_column, config.stratify_column,
+                               config.unknown_column) if c]
         missing = [c for c in needed if c not in columns]
         if missing:
             raise DatasetError(
@@ -161,10 +163,7 @@ def read_csv(config: DataConfig, classes: list[str], multilabel: bool) -> Labell
         if config.filename_patterns:
             raw = _pattern_labels(Path(rel).name, config.filename_patterns)
         else:
-            text = row[config.label_column].strip()
-            raw = (
-                [t.strip() for t in text.split(config.label_separator)] if config.label_separator else [text]
-            )
+            raw = _cell_labels(row[config.label_column], config)
         labels = _label_of([r for r in raw if r], config, classes, multilabel)
         if isinstance(labels, str):
             dropped[labels] += 1
@@ -178,8 +177,22 @@ def read_csv(config: DataConfig, classes: list[str], multilabel: bool) -> Labell
             split = SPLIT_NAMES[given]
         patient = row[config.patient_column].strip() if config.patient_column else rel
         stratum = row[config.stratify_column].strip() if config.stratify_column else ""
-        samples.append(Sample(image_dir / rel, labels, patient=patient or rel, split=split, stratum=stratum))
+        unknown = _unknown_of(row[config.unknown_column], config, classes) if config.unknown_column else ()
+        samples.append(Sample(image_dir / rel, tuple(c for c in labels if c not in unknown), patient=patient
+                              or rel, split=split, stratum=stratum, unknown=unknown))
     return LabelledRows(samples, dict(dropped))
+
+
+def _cell_labels(text: str, config: DataConfig) -> list[str]:
+    """The raw labels in a CSV cell (split at ``label_separator`` when set)."""
+    text = text.strip()
+    return [t.strip() for t in text.split(config.label_separator)] if config.label_separator else [text]
+
+
+def _unknown_of(text: str, config: DataConfig, classes: list[str]) -> tuple[str, ...]:
+    """The classes named in an unknown-label cell (label_map applied; names outside ``classes`` ignored)."""
+    names = (config.label_map.get(r, r) for r in _cell_labels(text, config) if r)
+    return tuple(dict.fromkeys(n for n in names if n and (not classes or n in classes)))
 
 
 def read_samples(config: DataConfig, classes: list[str], task: str) -> tuple[list[Sample], list[str], dict]:

@@ -49,7 +49,14 @@ from xrayviewer.training.events import (
     RunFinished,
     RunStarted,
 )
-from xrayviewer.training.metrics import choose_threshold, evaluate, macro_auc, one_vs_rest, scored_classes
+from xrayviewer.training.metrics import (
+    choose_threshold,
+    evaluate,
+    label_array,
+    macro_auc,
+    one_vs_rest,
+    scored_classes,
+)
 from xrayviewer.training.optimization import (
     freeze_frozen_batchnorm,
     loss_value,
@@ -297,7 +304,8 @@ class Trainer:
         z = torch.as_tensor(logits, device=self.device)
         loss = float(loss_value(loss_fn, self.config.task, z, val.targets.to(self.device)))
         auc = macro_auc(
-            self.config.task, data.classes, val.targets.numpy().astype(int), _scores(self.config.task, logits)
+            self.config.task, data.classes, label_array(self.config.task, val.targets),
+            _scores(self.config.task, logits),
         )
         return loss, auc
 
@@ -469,7 +477,7 @@ class Trainer:
             for name, part in data.splits.items()
             if name != "train"
         }
-        labels = {name: data.splits[name].targets.numpy().astype(int) for name in logits}
+        labels = {name: label_array(task, data.splits[name].targets) for name in logits}
         temperature = fit_temperature(task, logits["val"], labels["val"])
         scores = {name: _scores(task, z, temperature) for name, z in logits.items()}
         names = scored_classes(task, classes)
