@@ -66,12 +66,21 @@ def test_colour_files_become_grey_with_a_warning(tmp_path: Path, channels: int) 
     luma = np.rint(0.299 * 200 + 0.587 * bgr[..., 1].astype(np.float32) + 0.114 * 30)
     np.testing.assert_array_equal(image.pixels, luma)
     assert image.photometric == "RGB" and image.warnings == [COLOUR_WARNING]
+    assert image.colour_fraction == 1.0  # every pixel is far from grey
 
 
 def test_grey_stored_as_rgb_keeps_its_values(tmp_path: Path) -> None:
     grey = ramp(high=255, dtype="uint8")
     image = open_image(_save(tmp_path / "rgb.png", np.dstack([grey, grey, grey])))
     np.testing.assert_array_equal(image.pixels, grey)
+    assert image.colour_fraction == 0.0 and image.warnings == []  # grey stored as RGB is not colour
+
+
+def test_a_coloured_arrow_on_a_grey_film_is_a_small_colour_fraction(tmp_path: Path) -> None:
+    bgr = np.dstack([ramp(high=255, dtype="uint8")] * 3)
+    bgr[2:4, 2:10] = (0, 0, 255)  # a red arrow
+    image = open_image(_save(tmp_path / "arrow.png", bgr))
+    assert 0 < image.colour_fraction < 0.1 and image.warnings == [COLOUR_WARNING]
 
 
 @pytest.mark.parametrize("name", ["orthanc_cr_chest_pa_mono1_jpegbaseline.dcm",

@@ -16,6 +16,7 @@ from xrayviewer.training.config import (
     config_from_dict,
     load_config,
 )
+from xrayviewer.training.gate import load_gate_config
 from xrayviewer.training.sources import DatasetError, Sample, read_samples, summarize
 from xrayviewer.training.splits import assign_splits, carve, check_no_leakage, patient_leaks
 
@@ -38,7 +39,11 @@ def _link_folders(tmp_path: Path, rows: list[dict], per_class: int, split_dirs: 
 
 
 def test_example_configs_load_and_validate():
+    gate = load_gate_config(ROOT / "configs" / "gate.toml")  # the applicability gate's (training.gate)
+    assert Path(gate.table).is_absolute() and gate.chest_pass > 0.99
     for path in sorted((ROOT / "configs").glob("*.toml")):
+        if path.name == "gate.toml":
+            continue
         config = load_config(path)
         config.validate()
         source = Path(config.data.csv or config.data.folders)
@@ -83,6 +88,7 @@ def test_class_folders_honour_given_splits(tmp_path, kermany_rows):
     assert summary.counts["train"] == {"NORMAL": 3, "PNEUMONIA": 3}
     assert summary.counts["test"] == {"NORMAL": 3, "PNEUMONIA": 3}
     assert any("train" in line for line in summary.lines())
+    assert summary.images == {"train": 6, "val": 6, "test": 6}
 
 
 def kermany_config(shared_data: Path, **overrides) -> DataConfig:

@@ -1,9 +1,12 @@
 """`xrayviewer predict`: score image files with an installed model; a table, or JSON Lines with --json.
 
 JSON Lines: exactly one object per input file with the keys ``file``, ``model``, ``version``, ``scores``,
-``thresholds``, ``positive``, ``top``, ``cam``, ``ms``, ``error`` and ``warnings``. A file that is not a
-projection radiograph (``engine.applicability``) is not scored: its ``error`` says why. Exit status 0 when
-every file was scored, 2 when some could not be (or when no model is available: never made-up results).
+``thresholds``, ``positive``, ``top``, ``cam``, ``ms``, ``error``, ``warnings`` and ``gate`` (``ok``,
+``reason``; then ``kind``, ``chest_score``, ``population``, ``population_from``). A file that the
+applicability gate refuses (``engine.applicability``: not a projection radiograph, not a chest film, too
+small, a colour picture...) is not scored: ``gate.ok`` is false and ``error`` and ``gate.reason`` say why.
+Exit status 0 when every file was scored, 2 when some could not be (or when no model is available: never
+made-up results).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from xrayviewer.engine.applicability import NO_GATE
 from xrayviewer.engine.devices import DEVICE_CHOICES
 
 
@@ -30,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cam-dir", type=Path, metavar="DIR",
                         help="write a Grad-CAM overlay PNG of the top class per file here")
     parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="images per forward pass")
+    parser.add_argument("--gate", metavar="NAME|DIR|none", default="",
+                        help="the applicability gate bundle (default: the installed one); 'none' skips its "
+                             "learned check (header and pixel rules still apply)")
+    parser.add_argument("--score-refused", action="store_true",
+                        help="score films the gate refuses too, for research (the refusal stays in 'gate')")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
         predictor = Predictor(bundle, device=args.device)
         predictor.load()
+        gate = _gate(args)
     except (BundleError, ValueError) as exc:
         return _fail(str(exc))
     files = find_images(args.paths, recursive=True)
@@ -64,12 +74,13 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     written: set[Path] = set()
     for result in predictor.predict_many(files, with_cams=args.cam_dir is not None,
-                                         batch_size=max(1, args.batch_size)):
+                                         batch_size=max(1, args.batch_size), gate=gate,
+                                         score_refused=args.score_refused):
         cam_path = None
         if result.prediction is not None and args.cam_dir is not None:
             cam_path = _write_cam(result, args.cam_dir, written)
         failed += result.error is not None
-        record = _record(result, bundle.card, cam_path)
+        record = _record(result, bundle.card, cam_path, gate is not None)
         if args.json:
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
@@ -79,14 +90,34 @@ def run(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _gate(args: argparse.Namespace):
+    """The gate to run (loaded), or None for ``--gate none`` or when none is installed (said on stderr)."""
+    from xrayviewer.engine.bundle import load_bundle
+    from xrayviewer.engine.gate import Gate, find_gate
+
+    if args.gate == "none":
+        return None
+    bundle = load_bundle(args.gate, args.models_dir) if args.gate else find_gate(args.models_dir)
+    if bundle is None:
+        print("xrayviewer predict: warning: no applicability gate is installed: films are not checked to "
+              "be chest films", file=sys.stderr)
+        return None
+    gate = Gate(bundle, device=args.device)
+    gate.load()
+    return gate
+
+
 def _fail(message: str) -> int:
     print(f"xrayviewer predict: {message}", file=sys.stderr)
     return 2
 
 
-def _record(result, card, cam_path: Path | None) -> dict:
+def _record(result, card, cam_path: Path | None, gated: bool) -> dict:
     """The JSON Lines object for one file (the contract in the module docstring)."""
     prediction = result.prediction
+    warnings = list(result.warnings)
+    if result.applicability is not None and not gated:
+        warnings.append(NO_GATE)
     return {
         "file": str(result.path),
         "model": card.name,
@@ -98,7 +129,25 @@ def _record(result, card, cam_path: Path | None) -> dict:
         "cam": None if cam_path is None else str(cam_path),
         "ms": None if prediction is None else round(prediction.timings["total"], 1),
         "error": result.error,
-        "warnings": list(result.warnings),
+        "warnings": warnings,
+        "gate": _gate_record(result.applicability, result.error),
+    }
+
+
+def _gate_record(verdict, error: str | None) -> dict:
+    """``gate``: ``ok`` and ``reason`` (the contract), then what the gate saw: the image ``kind``, its
+    ``chest_score``, the ``population`` used for the warnings and where it came from."""
+    if verdict is None:  # unreadable: nothing was checked
+        return {"ok": False, "reason": error, "kind": None, "chest_score": None, "population": None,
+                "population_from": None}
+    learned = verdict.gate
+    return {
+        "ok": not verdict.refused,
+        "reason": verdict.refusal or None,
+        "kind": None if learned is None else learned.kind,
+        "chest_score": None if learned is None else round(learned.chest, 4),
+        "population": verdict.population or None,
+        "population_from": verdict.population_source or None,
     }
 
 

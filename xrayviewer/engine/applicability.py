@@ -1,9 +1,15 @@
-"""Whether the chest-film models apply to an image: refuse what is not a projection radiograph, warn on views
-the models were not trained on, and warn per model when the film is outside its training population.
+"""Whether the chest-film models may speak about an image, and whether it is within each model's population.
 
-The verdict comes from header fields that ``XRayImage`` already carries (Modality and Body part in its
-de-identified ``metadata``, ``view_position``, ``age_group``); PNG, JPEG and TIFF files have none and pass
-unchecked.
+``check_applicability`` decides in three steps, the first refusal wins:
+
+1. the DICOM header: modalities other than projection radiographs, and body parts other than the chest, are
+   refused; lateral views are warned;
+2. the pixels, by rule: images too small to read, blank (one grey level), strips, and colour pictures;
+3. the pixels, learned: the gate bundle (``engine.gate``) refuses what does not look like a frontal chest film
+   and estimates child or adult when the header gives no age.
+
+``population_warnings`` then says per model card when the film is outside the model's training population
+(view; age group from the header, else from the gate's estimate).
 """
 
 from __future__ import annotations
@@ -11,23 +17,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from xrayviewer.imaging.image import XRayImage
 
 if TYPE_CHECKING:
     from xrayviewer.engine.bundle import ModelCard
+    from xrayviewer.engine.gate import Gate, GateVerdict
 
 # DICOM Modality values of projection radiographs: CR, DX, the retired DR, and RG (film/screen).
 PROJECTION_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
 LATERAL_VIEWS = frozenset({"LL", "RL", "LATERAL", "LAT"})
 CHEST_BODY_PARTS = frozenset({"CHEST", "THORAX", "LUNG", "HEART"})
+MIN_SIDE = 64  # pixels: the smallest staged films (NIH copies) are 64 × 64
+MAX_ASPECT = 3.0  # longer side / shorter side of a film
+MAX_COLOUR_FRACTION = 0.05  # a film with a coloured arrow or label passes; a photograph does not
+NO_GATE = "No applicability gate is installed: nothing checked that this is a chest film."
+
+
+def refusal(why: str) -> str:
+    """The one line a refused image gets: "Not a chest radiograph (<why>): no findings computed."."""
+    return f"Not a chest radiograph ({why}): no findings computed."
 
 
 @dataclass(frozen=True)
 class Applicability:
-    """The verdict for one image: ``refusal`` (non-empty = compute no findings) and warnings to show."""
+    """The verdict for one image: ``refusal`` (non-empty = compute no findings), warnings to show, and the
+    age group used for the population warnings with where it came from ("header" or "pixels")."""
 
     refusal: str = ""
     warnings: tuple[str, ...] = ()
+    population: str = ""  # "child" | "adult" | "" (unknown)
+    population_source: str = ""  # "header" | "pixels" | ""
+    gate: GateVerdict | None = None  # the learned gate's verdict, when it ran
 
     @property
     def refused(self) -> bool:
@@ -35,37 +57,86 @@ class Applicability:
         return bool(self.refusal)
 
 
-def check_applicability(image: XRayImage) -> Applicability:
-    """Refuse DICOM modalities other than projection radiographs; warn on lateral views and non-chest
-    body parts. Multi-frame files are already warned about by the imaging layer."""
+def header_verdict(image: XRayImage) -> tuple[str, tuple[str, ...]]:
+    """Refusal ("" = none) and warnings from the DICOM header fields the image carries."""
     modality = image.metadata.get("Modality", "").strip().upper()
     if modality and modality not in PROJECTION_MODALITIES:
-        return Applicability(refusal=f"Not a chest radiograph (modality {modality}): no findings computed.")
+        return refusal(f"modality {modality}"), ()
+    body_part = image.metadata.get("Body part", "").strip().upper()
+    if body_part and body_part not in CHEST_BODY_PARTS:
+        return refusal(f"body part {body_part}"), ()
     warnings = []
     if image.format == "DICOM" and not modality:
         warnings.append("The DICOM header gives no modality: check that this is a chest radiograph.")
     view = (image.view_position or "").strip().upper()
     if view in LATERAL_VIEWS:
         warnings.append(f"Lateral view ({view}): the models were trained on frontal films.")
-    body_part = image.metadata.get("Body part", "").strip().upper()
-    if body_part and body_part not in CHEST_BODY_PARTS:
-        warnings.append(f"Body part {body_part}: the models were trained on chest films.")
-    return Applicability(warnings=tuple(warnings))
+    return "", tuple(warnings)
+
+
+def pixel_rule_refusal(image: XRayImage) -> str:
+    """Refusal ("" = none) for images no chest model can read, whatever a network would say."""
+    rows, cols = image.shape
+    if min(rows, cols) < MIN_SIDE:
+        return refusal(f"{cols} × {rows} pixels: too small to read, at least {MIN_SIDE} a side")
+    if max(rows, cols) > MAX_ASPECT * min(rows, cols):
+        return refusal(f"{cols} × {rows} pixels: a strip, not a film")
+    finite = image.pixels[np.isfinite(image.pixels)]
+    if finite.size == 0 or float(finite.max()) == float(finite.min()):
+        return refusal("a blank image: every pixel has the same value")
+    if image.colour_fraction > MAX_COLOUR_FRACTION:
+        return refusal(f"a colour picture: {image.colour_fraction:.0%} of its pixels are coloured")
+    return ""
+
+
+def check_applicability(image: XRayImage, gate: Gate | None = None) -> Applicability:
+    """Header rules, pixel rules, then the learned gate (when one is given); the first refusal wins. The
+    header's age group wins over the gate's estimate."""
+    refused, warnings = header_verdict(image)
+    if refused:
+        return Applicability(refusal=refused, warnings=warnings)
+    refused = pixel_rule_refusal(image)
+    if refused:
+        return Applicability(refusal=refused, warnings=warnings)
+    header_age = ("header", image.age_group) if image.age_group else ("", "")
+    if gate is None:
+        return Applicability(warnings=warnings, population=header_age[1], population_source=header_age[0])
+    verdict = gate.check(image)
+    if not verdict.ok:
+        return Applicability(refusal=verdict.reason, warnings=warnings, gate=verdict)
+    source, population = header_age if image.age_group else ("pixels", verdict.population)
+    return Applicability(warnings=warnings, population=population, population_source=source, gate=verdict)
 
 
 _TRAINED_ON = {"child": "children's films", "adult": "adults' films"}
 _PATIENT_IS = {"child": "a child", "adult": "an adult"}
+_LOOKS_LIKE = {"child": "a child's film", "adult": "an adult's film"}
 
 
-def population_warnings(image: XRayImage, card: ModelCard) -> tuple[str, ...]:
+def population_warnings(image: XRayImage, card: ModelCard, verdict: Applicability | None = None,
+                        ) -> tuple[str, ...]:
     """Where the film lies outside the model's training population: a view not in ``card.views``, an age
-    group other than ``card.age_group``. Unknown on either side (empty) gives no warning."""
+    group other than ``card.age_group`` (the header's, else the gate's estimate in ``verdict``). Unknown on
+    either side (empty) gives no warning."""
     warnings = []
     view = (image.view_position or "").strip().upper()
     if view and card.views and view not in card.views:
         trained = " and ".join(filter(None, [", ".join(card.views[:-1]), card.views[-1]]))
         warnings.append(f"Trained on {trained} films; this film is {view}.")
-    trained_age, patient_age = card.age_group, image.age_group
+    trained_age = card.age_group
+    patient_age = image.age_group or (verdict.population if verdict is not None else "")
     if trained_age and patient_age and patient_age != trained_age:
-        warnings.append(f"Trained on {_TRAINED_ON[trained_age]}; this patient is {_PATIENT_IS[patient_age]}.")
+        if image.age_group:
+            trained, patient = _TRAINED_ON[trained_age], _PATIENT_IS[patient_age]
+            warnings.append(f"Trained on {trained}; this patient is {patient}.")
+        else:
+            warnings.append(f"Looks like {_LOOKS_LIKE[patient_age]}; this model was trained on "
+                            f"{_TRAINED_ON[trained_age]}.")
     return tuple(warnings)
+
+
+def outside_population(image: XRayImage, card: ModelCard, verdict: Applicability | None = None) -> bool:
+    """True when the film's age group (header, else the gate's estimate) is not the model's: the viewer
+    then keeps that model's findings folded away unless the user asks for them."""
+    patient_age = image.age_group or (verdict.population if verdict is not None else "")
+    return bool(card.age_group and patient_age and patient_age != card.age_group)

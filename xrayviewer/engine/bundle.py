@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 CARD_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 TASKS = {"binary": "sigmoid", "multilabel": "sigmoid", "multiclass": "softmax"}  # task -> output activation
+ROLES = ("findings", "gate")  # a findings model speaks about a film; the gate decides whether they may
 XRV_CACHE_ENV = "XRAYVIEWER_XRV_CACHE"  # overrides torchxrayvision's ~/.torchxrayvision/models_data/
 XRV_WEIGHTS = "densenet121-res224-all"  # the torchxrayvision weights offered when cached (18 findings)
 
@@ -72,6 +73,8 @@ class ModelCard:
     weights_file: str = WEIGHTS_FILE
     weights_sha256: str = ""  # filled by save_bundle
     weights_dtype: str = "float32"  # storage of floating-point weights: float32 | float16 (loaded as float32)
+    role: str = "findings"  # findings | gate (engine.gate: which films the findings models may read)
+    gate: dict[str, Any] = field(default_factory=dict)  # role gate: engine.gate.GateSpec fields
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -91,6 +94,8 @@ class ModelCard:
         if self.temperature is not None and not self.temperature > 0:
             raise ValueError("temperature must be positive")
         check_population(self.classes, self.views, self.age_group, self.negative_classes)
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)} (got {self.role!r})")
 
     @property
     def input_size(self) -> int:
@@ -278,15 +283,20 @@ def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], l
     return list(found.values()), problems
 
 
+def by_role(bundles: Iterable[Bundle], role: str = "findings") -> list[Bundle]:
+    """The bundles of one role (``findings``: what the sidebar and ``predict`` run; ``gate``)."""
+    return [b for b in bundles if b.card.role == role]
+
+
 def by_strength(bundles: Iterable[Bundle]) -> list[Bundle]:
     """Bundles by the test AUROC their cards state, highest first (a weak model is never first); the search
     order among equals and for cards that state none."""
     return sorted(bundles, key=lambda b: -float(b.card.metrics.get("auroc") or 0.0))
 
 
-def find_bundles(extra_dirs: Iterable[str | Path] = ()) -> list[Bundle]:
-    """Valid bundles on the search path (see :func:`scan_bundles`)."""
-    return scan_bundles(extra_dirs)[0]
+def find_bundles(extra_dirs: Iterable[str | Path] = (), role: str = "findings") -> list[Bundle]:
+    """Valid bundles of ``role`` on the search path (see :func:`scan_bundles`)."""
+    return by_role(scan_bundles(extra_dirs)[0], role)
 
 
 def load_bundle(path_or_name: str | Path, extra_dirs: Iterable[str | Path] = ()) -> Bundle:

@@ -11,12 +11,13 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from xrayviewer.engine.applicability import check_applicability, population_warnings
+from xrayviewer.engine.applicability import Applicability, check_applicability, population_warnings
 from xrayviewer.engine.bundle import Bundle, load_bundle, load_model, sha256_of
 from xrayviewer.engine.calibration import probabilities
 from xrayviewer.engine.cam import gradcam_from_maps, linear_cams
@@ -25,6 +26,9 @@ from xrayviewer.engine.models import ChestNet
 from xrayviewer.engine.onnx_backend import OnnxForward, OnnxUnavailableError, onnx_runtime_installed
 from xrayviewer.engine.preprocess import Geometry, preprocess
 from xrayviewer.imaging import ImageError, XRayImage, open_image
+
+if TYPE_CHECKING:
+    from xrayviewer.engine.gate import Gate
 
 
 @dataclass
@@ -44,19 +48,22 @@ class Prediction:
     timings: dict[str, float] = field(default_factory=dict)  # ms: preprocess, forward, cam, total
     backend: str = "torch"  # "torch" or "onnxruntime"
     negative_classes: list[str] = field(default_factory=list)  # the card's "no finding" classes (e.g. normal)
+    features: np.ndarray | None = None  # the pooled feature vector the head saw (the gate measures it)
 
 
 @dataclass
 class FileResult:
     """One file of a batch: its prediction, or the one-line reason it could not be scored (a refusal of
-    ``engine.applicability`` included), and the applicability warnings (those of ``population_warnings``
-    prefixed with the model's name, e.g. "pneumonia: Trained on AP films; this film is PA.")."""
+    ``engine.applicability`` included), the applicability verdict, and the warnings (those of
+    ``population_warnings`` prefixed with the model's name, e.g. "pneumonia: Trained on AP films; this film
+    is PA.")."""
 
     path: Path
     prediction: Prediction | None
     error: str | None = None
     image: XRayImage | None = None
     warnings: tuple[str, ...] = ()
+    applicability: Applicability | None = None  # None when the file could not be read
 
 
 class Predictor:
@@ -120,8 +127,10 @@ class Predictor:
         self.backend = "onnxruntime"
         return forward
 
-    def _run(self, batch: torch.Tensor, with_cams: bool) -> tuple[np.ndarray, np.ndarray | None, dict]:
-        """Scores (N, K) and CAMs (N, K, h, w) for a preprocessed batch, with forward/cam ms."""
+    def _run(self, batch: torch.Tensor, with_cams: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray,
+                                                                  dict]:
+        """Scores (N, K), CAMs (N, K, h, w) and pooled features (N, C) for a preprocessed batch, with
+        forward/cam ms."""
         model = self._model
         assert model is not None
         start = time.perf_counter()
@@ -134,12 +143,13 @@ class Predictor:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 logits, maps = model.forward_with_maps(batch)
             scores = probabilities(self.card.task, logits.float().cpu().numpy(), self.card.temperature or 1.0)
+            pooled = maps.float().mean(dim=(2, 3)).cpu().numpy()
         forward_done = time.perf_counter()
         cams = None
         if with_cams:
             cams = self._cams(model.classifier, maps).float().cpu().numpy()
         ms = {"forward": (forward_done - start) * 1e3, "cam": (time.perf_counter() - forward_done) * 1e3}
-        return scores, cams, ms
+        return scores, cams, pooled, ms
 
     def _cams(self, classifier: nn.Module, maps: torch.Tensor) -> torch.Tensor:
         if isinstance(classifier, nn.Linear):
@@ -158,15 +168,15 @@ class Predictor:
         prepared = [preprocess(image, self.card.preprocessing) for image in images]
         batch = torch.from_numpy(np.stack([tensor for tensor, _ in prepared]))
         preprocess_ms = (time.perf_counter() - start) * 1e3
-        scores, cams, ms = self._run(batch, with_cams)
+        scores, cams, pooled, ms = self._run(batch, with_cams)
         n = len(images)
         timings = {"preprocess": preprocess_ms / n, "forward": ms["forward"] / n, "cam": ms["cam"] / n}
         timings["total"] = sum(timings.values())
-        return [self._prediction(scores[i], None if cams is None else cams[i], prepared[i][1], timings)
-                for i in range(n)]
+        return [self._prediction(scores[i], None if cams is None else cams[i], pooled[i], prepared[i][1],
+                                 timings) for i in range(n)]
 
-    def _prediction(self, scores: np.ndarray, cams: np.ndarray | None, geometry: Geometry,
-                    timings: dict[str, float]) -> Prediction:
+    def _prediction(self, scores: np.ndarray, cams: np.ndarray | None, features: np.ndarray,
+                    geometry: Geometry, timings: dict[str, float]) -> Prediction:
         card = self.card
         by_class = {c: float(s) for c, s in zip(card.classes, scores, strict=True)}
         return Prediction(
@@ -183,28 +193,39 @@ class Predictor:
             timings=dict(timings),
             backend=self.backend,
             negative_classes=list(card.negative_classes),
+            features=features,
         )
 
-    def predict_many(self, paths: Iterable[str | Path], with_cams: bool = True,
-                     batch_size: int = 1) -> Iterator[FileResult]:
+    def predict_many(self, paths: Iterable[str | Path], with_cams: bool = True, batch_size: int = 1,
+                     gate: Gate | None = None, score_refused: bool = False) -> Iterator[FileResult]:
         """Open and score files, in order; a file that cannot be read, is refused by
-        ``check_applicability`` or cannot be scored yields its error (and is not scored)."""
+        ``check_applicability`` (with ``gate``: its learned part too) or cannot be scored yields its error
+        and is not scored. ``score_refused``: refused films are scored anyway, their refusal kept as a
+        warning (research use; the verdict still says the film was refused)."""
         pending: list[FileResult] = []
         for path in paths:
             path = Path(path)
             try:
                 image = open_image(path)
-                verdict = check_applicability(image)
-                population = () if verdict.refused else population_warnings(image, self.card)
-                warnings = verdict.warnings + tuple(f"{self.card.name}: {w}" for w in population)
-                pending.append(FileResult(path, None, verdict.refusal or None,
-                                          None if verdict.refused else image, warnings))
             except ImageError as exc:
                 pending.append(FileResult(path, None, _one_line(exc)))
+            else:
+                pending.append(self._checked(path, image, gate, score_refused))
             if sum(r.image is not None for r in pending) >= batch_size:
                 yield from self._score(pending, with_cams)
                 pending = []
         yield from self._score(pending, with_cams)
+
+    def _checked(self, path: Path, image: XRayImage, gate: Gate | None, score_refused: bool) -> FileResult:
+        """The file's applicability verdict and warnings; the image is kept only when it is to be scored."""
+        verdict = check_applicability(image, gate)
+        if verdict.refused and not score_refused:
+            return FileResult(path, None, verdict.refusal, None, verdict.warnings, verdict)
+        population = population_warnings(image, self.card, verdict)
+        warnings = verdict.warnings + tuple(f"{self.card.name}: {w}" for w in population)
+        if verdict.refused:
+            warnings = (f"scored although refused: {verdict.refusal}", *warnings)
+        return FileResult(path, None, None, image, warnings, verdict)
 
     def _score(self, pending: list[FileResult], with_cams: bool) -> list[FileResult]:
         """Fill in the predictions of the readable files in ``pending`` (one batch)."""

@@ -21,7 +21,7 @@ from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from xrayviewer.imaging import lut
-from xrayviewer.imaging.colour import COLOUR_WARNING, rgb_to_grey
+from xrayviewer.imaging.colour import COLOUR_WARNING, colour_fraction, rgb_to_grey
 from xrayviewer.imaging.errors import (
     DecoderMissingError,
     UnreadableImageError,
@@ -239,9 +239,12 @@ def dicom_image(ds: Dataset, path: Path) -> XRayImage:
     if photometric == "PALETTE COLOR":
         stored = apply_color_lut(stored, ds)
         bits = 8 * stored.dtype.itemsize
+    coloured = 0.0
     if stored.ndim == 3:
         pixels = rgb_to_grey(stored)
-        notes.append(COLOUR_WARNING)
+        coloured = colour_fraction(stored, float(2**bits - 1))
+        if coloured > 0:  # YBR/RGB files of grey pictures are not colour images
+            notes.append(COLOUR_WARNING)
         windows = [bit_depth_window(bits)]
     else:
         pixels = lut.apply_modality(stored, ds)
@@ -267,4 +270,5 @@ def dicom_image(ds: Dataset, path: Path) -> XRayImage:
         source=path,
         warnings=notes,
         format="DICOM",
+        colour_fraction=coloured,
     )

@@ -49,6 +49,7 @@ class XRayImage:
     source: Path | None = None
     warnings: list[str] = field(default_factory=list)
     format: str = ""  # "DICOM", "PNG", "JPEG", "TIFF"
+    colour_fraction: float = 0.0  # share of coloured pixels in a colour file (imaging.colour); 0 for grey
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from xrayviewer.imaging.colour import COLOUR_WARNING, rgb_to_grey
+from xrayviewer.imaging.colour import COLOUR_WARNING, colour_fraction, rgb_to_grey
 from xrayviewer.imaging.errors import UnreadableImageError
 from xrayviewer.imaging.image import XRayImage
 from xrayviewer.imaging.windows import bit_depth_window, full_range_window
@@ -45,10 +45,13 @@ def read_raster(path: Path, data: bytes, fmt: str) -> XRayImage:
     if array is None or array.size == 0:
         raise UnreadableImageError(f"{fmt} file is corrupt or truncated and could not be decoded")
     warnings = []
+    coloured = 0.0
     if array.ndim == 3:
         rgb = cv2.cvtColor(array, cv2.COLOR_BGR2RGB if array.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
         grey = np.rint(rgb_to_grey(rgb)).astype(array.dtype)
-        warnings.append(COLOUR_WARNING)
+        coloured = colour_fraction(rgb, float(np.iinfo(array.dtype).max) if array.dtype.kind == "u" else 1.0)
+        if coloured > 0:  # grey pictures stored as RGB (many JPEGs) are not colour images
+            warnings.append(COLOUR_WARNING)
         photometric = "RGB"
     else:
         grey = array
@@ -67,4 +70,5 @@ def read_raster(path: Path, data: bytes, fmt: str) -> XRayImage:
         source=path,
         warnings=warnings,
         format=fmt,
+        colour_fraction=coloured,
     )

@@ -48,6 +48,7 @@ class DatasetSummary:
     patients: dict[str, int]  # split -> distinct patients
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    images: dict[str, int] = field(default_factory=dict)  # split -> images (a multilabel image counts once)
 
     def lines(self) -> list[str]:
         """Human-readable table."""
@@ -58,7 +59,7 @@ class DatasetSummary:
         for split in SPLITS:
             row = self.counts.get(split, {})
             out.append(
-                f"{split:<6} {sum(row.values()):>7} {self.patients.get(split, 0):>8}  "
+                f"{split:<6} {self.images.get(split, 0):>7} {self.patients.get(split, 0):>8}  "
                 + " ".join(f"{row.get(c, 0):>{width}}" for c in self.classes)
             )
         out += [f"dropped: {n} rows ({why})" for why, n in self.dropped.items() if n]
@@ -250,6 +251,7 @@ def summarize(
         for label in s.labels:
             row[label] = row.get(label, 0) + 1
         patients.setdefault(s.split, set()).add(s.patient)
-    return DatasetSummary(
-        classes, counts, {k: len(v) for k, v in patients.items()}, dict(dropped or {}), list(unreadable or [])
-    )
+    patient_counts = {k: len(v) for k, v in patients.items()}
+    images = dict(Counter(s.split for s in samples))
+    return DatasetSummary(classes, counts, patient_counts, dict(dropped or {}), list(unreadable or []),
+                          images)
