@@ -161,3 +161,32 @@ def test_models_rank_by_their_stated_test_auc():
     ranked = by_strength([weak, strong, middle])  # alphabetical order would put the weak one first
     assert [b.name for b in ranked] == ["pneumonia", "pneumonia-type", "cardiomegaly"]
     assert [b.name for b in by_strength([bundle("a", {}), bundle("b", {})])] == ["a", "b"]  # none: as found
+
+
+def test_cam_dir_draws_the_finding_the_viewer_shows_never_the_negative_class(films, tmp_path, capsys):
+    from xrayviewer.engine.cam import blend, compose_overlay, explained_finding
+    from xrayviewer.engine.predictor import Predictor
+    from xrayviewer.imaging.lut import render
+
+    recipe = PreprocessRecipe(size=96)
+    inputs = [preprocess(open_image(p), recipe)[0] for p in films]
+    types = make_bundle(tmp_path / "models" / "cli-types", inputs, recipe=recipe, arch="tiny-densenet",
+                        classes=("normal", "bacterial", "viral"), task="multiclass",
+                        logit_offsets={"normal": 6.0}, card_fields={"negative_classes": ["normal"]})
+    cams = tmp_path / "cams"
+    options = ["--model", str(types.path), "--json", "--cam-dir", str(cams), "--device", "cpu"]
+    assert main(["predict", *map(str, films), *options]) == 0
+    records = _json_lines(capsys.readouterr().out)
+    predictor = Predictor(types, device="cpu")
+    for record, film in zip(records, films, strict=True):
+        assert record["top"] == "normal"  # normal scores highest: the old rule drew its map
+        image = open_image(film)
+        prediction = predictor.predict(image)
+        _, finding = explained_finding([prediction])
+        assert finding != "normal"
+        written = cv2.cvtColor(cv2.imread(record["cam"]), cv2.COLOR_BGR2RGB).astype(int)
+
+        drawn = {name: blend(render(image), compose_overlay(prediction, name, alpha=0.5)).astype(int)
+                 for name in (finding, "normal")}
+        assert abs(written - drawn[finding]).max() <= 1
+        assert abs(written - drawn["normal"]).max() > 1

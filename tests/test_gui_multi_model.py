@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
-from types import SimpleNamespace
 
 import pytest
 from gui_helpers import (
@@ -20,8 +19,9 @@ from PySide6.QtCore import QSettings, Qt
 
 from xrayviewer.engine import onnx_backend
 from xrayviewer.engine.bundle import read_bundle
+from xrayviewer.engine.cam import explained_finding
 from xrayviewer.gui.settings import ViewerSettings
-from xrayviewer.gui.workers import default_finding, load_predictor
+from xrayviewer.gui.workers import load_predictor
 
 TYPES = ("normal", "bacterial", "viral")
 LIMITS = "Pediatric AP films of one hospital only."
@@ -74,7 +74,7 @@ def test_every_model_has_its_section_findings_heat_maps_and_legend(qtbot, tmp_pa
     pairs = [(b.name, c) for b in two_bundles for c in b.card.classes]
     combo = window.cam.finding
     assert [tuple(combo.itemData(i)) for i in range(combo.count())] == pairs
-    expected = default_finding(list(window.predictions.values()))
+    expected = explained_finding(list(window.predictions.values()))
     qtbot.waitUntil(lambda: window.cam.current() == expected and window._overlay == expected, timeout=WAIT_MS)
     qtbot.keyClick(window, Qt.Key.Key_C)  # the sidebar's new widgets left the window active: shortcuts work
     assert window.view.overlay_item.isVisible()
@@ -100,7 +100,7 @@ def test_turning_a_model_off_and_on_in_the_model_menu(qtbot, tmp_path, two_bundl
     assert action.isCheckable() and action.isChecked()
     with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:
         action.trigger()  # off: its heat map gives way to the remaining model's default one
-    assert shown.args == list(default_finding([window.predictions["tiny-test"]]))
+    assert shown.args == list(explained_finding([window.predictions["tiny-test"]]))
     assert list(window.results.sections) == ["tiny-test"]
     assert {window.cam.finding.itemData(i)[0] for i in range(window.cam.finding.count())} == {"tiny-test"}
     qtbot.wait(300)  # nothing may run again
@@ -179,19 +179,6 @@ def test_opening_another_image_mid_way_drops_the_remaining_models(qtbot, tmp_pat
     assert slow.scored == [(1024, 1024), shape]  # its chest result was computed, then dropped
     assert second.scored == [shape]  # the second model never ran on the chest film
     assert shown == [("tiny-test", shape), ("tiny-type", shape)]
-
-
-def test_default_heat_map_is_the_highest_positive_finding_across_models():
-    def prediction(model, scores, positive):
-        return SimpleNamespace(model=model, scores=scores, positive=positive,
-                               top=max(scores, key=scores.get), negative_classes=[])
-
-    a = prediction("a", {"x": 0.9, "y": 0.1}, [])  # x is not positive at its threshold
-    b = prediction("b", {"u": 0.6, "v": 0.4}, ["u", "v"])
-    c = prediction("c", {"w": 0.7}, ["w"])
-    assert default_finding([a, b, c]) == ("c", "w")
-    assert default_finding([a, prediction("b", {"u": 0.6}, [])]) == ("a", "x")  # none positive: first top
-    assert default_finding([]) is None
 
 
 def test_sections_put_the_model_with_the_best_stated_test_auc_first(qtbot, tmp_path, two_bundles, predictors,

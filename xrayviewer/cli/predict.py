@@ -12,8 +12,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xrayviewer.engine.devices import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from xrayviewer.engine.bundle import ModelCard
+    from xrayviewer.engine.predictor import FileResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: auto (CUDA, then MPS, then CPU)")
     parser.add_argument("--json", action="store_true", help="print JSON Lines, one object per file")
     parser.add_argument("--cam-dir", type=Path, metavar="DIR",
-                        help="write a Grad-CAM overlay PNG of the top class per file here")
+                        help="write a Grad-CAM heat map PNG per file here, of the finding the viewer "
+                             "shows first (never a negative class such as normal)")
     parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="images per forward pass")
 
 
@@ -65,15 +71,15 @@ def run(args: argparse.Namespace) -> int:
     written: set[Path] = set()
     for result in predictor.predict_many(files, with_cams=args.cam_dir is not None,
                                          batch_size=max(1, args.batch_size)):
-        cam_path = None
+        cam_path, finding = None, None
         if result.prediction is not None and args.cam_dir is not None:
-            cam_path = _write_cam(result, args.cam_dir, written)
+            finding, cam_path = _write_cam(result, args.cam_dir, written)
         failed += result.error is not None
         record = _record(result, bundle.card, cam_path)
         if args.json:
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
-            _print_table(record, bundle.card.negative_classes)
+            _print_table(record, bundle.card.negative_classes, finding)
     if failed and not args.json:
         print(f"{failed} of {len(files)} files could not be scored", file=sys.stderr)
     return 2 if failed else 0
@@ -84,7 +90,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _record(result, card, cam_path: Path | None) -> dict:
+def _record(result: FileResult, card: ModelCard, cam_path: Path | None) -> dict:
     """The JSON Lines object for one file (the contract in the module docstring)."""
     prediction = result.prediction
     return {
@@ -102,27 +108,31 @@ def _record(result, card, cam_path: Path | None) -> dict:
     }
 
 
-def _write_cam(result, folder: Path, written: set[Path]) -> Path:
-    """Overlay of the top class's CAM on the displayed picture, as a PNG named after the file."""
+def _write_cam(result: FileResult, folder: Path, written: set[Path]) -> tuple[str, Path]:
+    """The heat map the viewer shows first (``engine.cam.explained_finding``, at its strength) blended over
+    the displayed picture, as a PNG named after the file; returns (finding, path)."""
     import cv2
 
-    from xrayviewer.engine.cam import blend, cam_to_image, overlay_rgba
+    from xrayviewer.engine.cam import blend, compose_overlay, explained_finding
     from xrayviewer.imaging.lut import render
 
     prediction = result.prediction
+    assert prediction is not None and result.image is not None
+    choice = explained_finding([prediction])
+    assert choice is not None  # one prediction always explains a finding
+    finding = choice[1]
     target = folder / f"{result.path.stem}_cam.png"
     count = 1
     while target in written:
         count += 1
         target = folder / f"{result.path.stem}_{count}_cam.png"
     written.add(target)
-    heat = cam_to_image(prediction.cams[prediction.top], prediction.geometry)
-    rgb = blend(render(result.image), overlay_rgba(heat))
+    rgb = blend(render(result.image), compose_overlay(prediction, finding, alpha=0.5))
     cv2.imwrite(str(target), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return target
+    return finding, target
 
 
-def _print_table(record: dict, negative_classes: list[str]) -> None:
+def _print_table(record: dict, negative_classes: list[str], cam_finding: str | None) -> None:
     if record["error"]:
         print(f"{record['file']}: could not be scored: {record['error']}\n")
         return
@@ -135,7 +145,7 @@ def _print_table(record: dict, negative_classes: list[str]) -> None:
         flag = "  POSITIVE" if name in record["positive"] and name not in negative_classes else ""
         print(f"  {name:<{width}}{score:>7.3f}{record['thresholds'][name]:>11.3f}{flag}")
     if record["cam"]:
-        print(f"  CAM ({record['top']}): {record['cam']}")
+        print(f"  heat map ({cam_finding}): {record['cam']}")
     print()
 
 

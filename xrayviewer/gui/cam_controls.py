@@ -7,7 +7,7 @@ State in (``set_findings``, ``set_legend``), signals out (``visibilityChanged``,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
@@ -25,6 +25,9 @@ from PySide6.QtWidgets import (
 
 from xrayviewer.gui.image_view import rgba_qimage
 
+if TYPE_CHECKING:
+    from xrayviewer.engine.predictor import Prediction
+
 
 def finding_label(model: str, finding: str) -> str:
     """How a model's finding is named in the combo: "model: finding", or just the finding when the model is
@@ -32,16 +35,15 @@ def finding_label(model: str, finding: str) -> str:
     return finding if model.casefold() == finding.casefold() else f"{model}: {finding}"
 
 
-def faint_note(prediction: Any, finding: str) -> str:
-    """Why the heat map of ``prediction``'s ``finding`` is drawn faint (``engine.cam.heat_strength``); ""
+def faint_note(prediction: Prediction | None, finding: str) -> str:
+    """Why the heat map of ``prediction``'s ``finding`` is drawn faint (``engine.cam.drawn_faint``); ""
     when it is drawn at full strength."""
-    if prediction is None or finding not in prediction.scores:
-        return ""
-    from xrayviewer.engine.cam import heat_strength  # already loaded by the worker that drew the map
+    from xrayviewer.engine.cam import drawn_faint  # engine.cam loads torch: already loaded by the worker
 
-    score, threshold = float(prediction.scores[finding]), float(prediction.thresholds.get(finding, 0.0))
-    if heat_strength(score, threshold) >= 1.0:
+    if not drawn_faint(prediction, finding):
         return ""
+    assert prediction is not None
+    score, threshold = float(prediction.scores[finding]), float(prediction.thresholds.get(finding, 0.0))
     return (
         f"{finding_label(prediction.model, finding)} scores {score:.0%}, below its threshold "
         f"{threshold:.0%}: the heat map is drawn faint."

@@ -47,7 +47,6 @@ from xrayviewer.gui.workers import (
     ModelUnavailableError,
     PredictorFactory,
     WorkerThread,
-    default_finding,
     installed_bundles,
     load_predictor,
 )
@@ -411,7 +410,9 @@ class MainWindow(QMainWindow):
 
     def _combo_choice(self) -> tuple[str, str] | None:
         """The heat map chosen by the user, else the default one (shown next by the worker)."""
-        return self._overlay if self._overlay_pinned else default_finding(self.results.predictions())
+        from xrayviewer.engine.cam import explained_finding  # loaded by the worker before any prediction
+
+        return self._overlay if self._overlay_pinned else explained_finding(self.results.predictions())
 
     def _cam_findings(self) -> list[tuple[str, str]]:
         return [(p.model, c) for p in self.results.predictions() for c in p.classes]
@@ -550,7 +551,9 @@ class MainWindow(QMainWindow):
         if self._overlay is not None and self._overlay[0] == name:  # back to the default heat map
             self._clear_overlay()
             self._overlay, self._overlay_pinned = None, False
-            choice = default_finding(self.results.predictions())
+            from xrayviewer.engine.cam import explained_finding
+
+            choice = explained_finding(self.results.predictions())
             if choice is not None:
                 self.worker.request_overlay(self._request, *choice, chosen=False)
         if not self.results.sections:
@@ -580,7 +583,9 @@ class MainWindow(QMainWindow):
             lines.extend(f"  {name}: {score_text(p, name)}" for name in display_order(p))
         if self.view.overlay_item.isVisible() and self._overlay is not None:
             model, finding = self._overlay
-            faint = faint_note(self.predictions.get(model), finding)
+            from xrayviewer.engine.cam import drawn_faint
+
+            faint = drawn_faint(self.predictions.get(model), finding)
             lines.append(f"heat map: {model}: {finding}" + (" (faint: below its threshold)" if faint else ""))
         return lines
 

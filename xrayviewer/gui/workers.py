@@ -32,7 +32,6 @@ from xrayviewer.imaging import lut, open_image
 from xrayviewer.imaging.errors import ImageError
 from xrayviewer.imaging.image import XRayImage
 
-CAM_COLORMAP = "jet"
 WARM_UP_DELAY_MS = 1000  # import torch and the engine this long after start-up unless an image is opened
 
 
@@ -73,22 +72,6 @@ def load_predictor(bundle: Any, device: str = "auto") -> Any:
     except (BundleError, ValueError, OSError) as exc:  # ValueError: the chosen device is not available
         raise ModelUnavailableError(f"The model {bundle.name!r} could not be loaded: {exc}") from exc
     return predictor
-
-
-def default_finding(predictions: Sequence[Any]) -> tuple[str, str] | None:
-    """(model, finding) whose heat map is shown first: the highest-scoring positive finding over all
-    predictions, else the top finding of the first one; None without predictions. A card's negative
-    classes ("normal") are not findings: never chosen."""
-    positives = [(p.scores[c], p.model, c) for p in predictions for c in p.positive
-                 if c not in p.negative_classes]
-    if positives:
-        _, model, finding = max(positives, key=lambda item: item[0])
-        return model, finding
-    if not predictions:
-        return None
-    first = predictions[0]
-    findings = [c for c in first.scores if c not in first.negative_classes]
-    return first.model, max(findings, key=first.scores.__getitem__)
 
 
 _pools: dict[str, ProcessPoolExecutor] = {}
@@ -284,11 +267,14 @@ class ViewerWorker(QObject):
             self.inferenceFinished.emit(request_id)
 
     def _update_default_overlay(self, request_id: int, order: list[Any]) -> None:
-        """Show the heat map of ``default_finding`` when it changed, unless the user chose one."""
+        """Show the heat map of ``engine.cam.explained_finding`` when it changed, unless the user chose
+        one."""
         if self.overlay_chosen == request_id:
             return
+        from xrayviewer.engine.cam import explained_finding
+
         shown = [self._predictions[b.name] for b in order if b.name in self._predictions]
-        choice = default_finding([p for p in shown if p.model not in self.disabled])
+        choice = explained_finding([p for p in shown if p.model not in self.disabled])
         if choice is not None and choice != self._auto_overlay:
             self._auto_overlay = choice
             self.explain(request_id, *choice)
@@ -298,19 +284,16 @@ class ViewerWorker(QObject):
         """Render the CAM of ``model``'s ``finding`` for the current image as an RGBA overlay."""
         if request_id != self._request or self._stale(request_id) or self._image is None:
             return
-        from xrayviewer.engine.cam import cam_to_image, heat_strength, overlay_rgba
+        from xrayviewer.engine.cam import compose_overlay, overlay_rgba
 
         prediction = self._predictions.get(model)
-        cam = None if prediction is None else prediction.cams.get(finding)
-        if cam is None:
+        if prediction is None or finding not in prediction.cams:
             return
         try:
-            strength = heat_strength(prediction.scores[finding], prediction.thresholds.get(finding, 0.0))
-            heat = cam_to_image(cam, prediction.geometry) * strength
-            rgba = np.asarray(overlay_rgba(heat, CAM_COLORMAP, 1.0))
+            rgba = compose_overlay(prediction, finding)  # opacity is the view's: drawn at alpha 1
             if not self._legend_sent:
                 ramp = np.linspace(0.0, 1.0, 256, dtype=np.float32)[None, :]
-                self.legendReady.emit(np.asarray(overlay_rgba(ramp, CAM_COLORMAP, 1.0)))
+                self.legendReady.emit(overlay_rgba(ramp, alpha=1.0))
                 self._legend_sent = True
         except Exception as exc:
             self.modelFailed.emit(request_id, model, f"The heat map could not be drawn: {exc}")
