@@ -3,21 +3,13 @@
 ``ViewerWorker`` is a QObject moved to a QThread (see ``WorkerThread``); the UI sends it requests through
 queued signals and it answers with signals tagged by request id. Every request carries an id and the UI
 raises ``latest`` when the user opens another image: stale work is skipped here and stale answers are
-dropped by the UI, so a result never lands on the wrong image.
-
-Decoders such as OpenJPEG hold Python's GIL for the whole decode (~120 ms for a 2k×2k JPEG 2000), which
-would freeze the UI thread too; so files are decoded in a separate process and only the pixels come back.
+dropped by the UI, so a result never lands on the wrong image. Files are decoded in a separate process
+(``gui.decoding``): decoders hold the GIL.
 """
 
 from __future__ import annotations
 
-import atexit
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +18,10 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
+from xrayviewer.gui.decoding import decode, warm_up_decoder
 from xrayviewer.gui.image_view import overlay_qimage, picture_qimage
 from xrayviewer.gui.window_level import WindowLevelState, describe_levels
-from xrayviewer.imaging import lut, open_image
+from xrayviewer.imaging import lut
 from xrayviewer.imaging.errors import ImageError
 from xrayviewer.imaging.image import XRayImage
 
@@ -72,44 +65,6 @@ def load_predictor(bundle: Any, device: str = "auto") -> Any:
     except (BundleError, ValueError, OSError) as exc:  # ValueError: the chosen device is not available
         raise ModelUnavailableError(f"The model {bundle.name!r} could not be loaded: {exc}") from exc
     return predictor
-
-
-_pools: dict[str, ProcessPoolExecutor] = {}
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """Pool process initializer: end this process when the viewer is gone, even after a crash."""
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def process_pool(purpose: str = "decode") -> ProcessPoolExecutor:
-    """A one-process pool per purpose ("decode" for opened images, "thumbnails" for the folder strip),
-    started once and shared, so thumbnails never queue ahead of the image the user asked for."""
-    if purpose not in _pools:
-        _pools[purpose] = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
-            initargs=(os.getpid(),),
-        )
-        atexit.register(_pools[purpose].shutdown, wait=False, cancel_futures=True)
-    return _pools[purpose]
-
-
-def warm_up_decoder() -> None:
-    """Start the decoder process now so the first image opens without its start-up delay."""
-    process_pool().submit(int)
-
-
-def decode(path: str | Path) -> XRayImage:
-    """``imaging.open_image`` run in the decoder process; raises its ``ImageError`` subclasses."""
-    return process_pool().submit(open_image, str(path)).result()
 
 
 def prepare(path: str | Path, image: XRayImage) -> LoadedImage:
