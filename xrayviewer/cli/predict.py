@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xrayviewer.engine.devices import DEVICE_CHOICES
+from xrayviewer.engine.devices import AUTO_ORDER, DEVICE_CHOICES
 
 if TYPE_CHECKING:
     from xrayviewer.engine.bundle import ModelCard
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", action="append", default=[], metavar="DIR",
                         help="also look for bundles here (repeatable)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                        help="default: auto (CUDA, then MPS, then CPU)")
+                        help=f"default: auto ({AUTO_ORDER})")
     parser.add_argument("--json", action="store_true", help="print JSON Lines, one object per file")
     parser.add_argument("--cam-dir", type=Path, metavar="DIR",
                         help="write a Grad-CAM heat map PNG per file here, of the finding the viewer "

@@ -1,7 +1,8 @@
-"""Grad-CAM controls: show/hide, opacity, which finding to explain, and the colour legend.
+"""Heat-map controls: show/hide, opacity, which finding the heat map explains, and the colour legend.
 
 State in (``set_findings``, ``set_legend``), signals out (``visibilityChanged``, ``opacityChanged``,
-``findingChosen``). Findings are (model bundle, finding) pairs: several models may run on one image.
+``findingChosen``). Findings are (model bundle, finding) pairs: several models may run on one image. Which
+one is selected, and whether the map is faint, is decided elsewhere (``gui.session``, ``engine.cam``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def faint_note(prediction: Prediction | None, finding: str) -> str:
     )
 
 
-class CamControls(QWidget):
+class HeatMapControls(QWidget):
     """Heat-map toggle, opacity slider, finding selector and legend."""
 
     visibilityChanged = Signal(bool)
@@ -59,10 +60,10 @@ class CamControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("camControls")
+        self.setObjectName("heatMapControls")
         self.toggle = QPushButton("Show heat map")
         self.toggle.setCheckable(True)
-        self.toggle.setToolTip("Grad-CAM: where the model looked for the chosen finding (C)")
+        self.toggle.setToolTip("Heat map (Grad-CAM): where the model looked for the chosen finding (C)")
         self.toggle.toggled.connect(self._toggled)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
@@ -76,11 +77,11 @@ class CamControls(QWidget):
         self.finding.setMinimumContentsLength(12)  # long names do not widen the dock
         self.finding.activated.connect(lambda i: self.findingChosen.emit(*self.finding.itemData(i)))
         self.note = QLabel()
-        self.note.setObjectName("camNote")
+        self.note.setObjectName("heatMapNote")
         self.note.setWordWrap(True)
         self.note.hide()
         self.legend = QLabel()
-        self.legend.setObjectName("camLegend")
+        self.legend.setObjectName("heatMapLegend")
         self.legend.setMinimumHeight(12)
         self.legend.setScaledContents(True)
         legend_row = QHBoxLayout()
