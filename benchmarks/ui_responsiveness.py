@@ -113,7 +113,7 @@ def main() -> int:
         window.resize(1400, 900)
         window.show()
         ready = QEventLoop()
-        window.worker.worker.engineReady.connect(ready.quit)
+        window.background.worker.engineReady.connect(ready.quit)
         ready.exec()
         heartbeat.timer.stop()
         startup = heartbeat.worst_stall_ms()
@@ -130,9 +130,9 @@ def main() -> int:
                 if "complete" in marks and "heat map" in marks:
                     loop.quit()
 
-            window.overlayShown.connect(lambda *_: mark("heat map"))
+            window.heatMapShown.connect(lambda *_: mark("heat map"))
             window.findingsComplete.connect(lambda: mark("complete"))
-            window.worker.worker.predictionFailed.connect(
+            window.background.worker.predictionFailed.connect(
                 lambda _id, msg: (print("  failed:", msg), loop.quit())
             )
             window.imageShown.connect(lambda _p: mark("image"))
@@ -159,10 +159,10 @@ def main() -> int:
                 f"{(done - start) * 1e3:.0f} ms (forward: {forwards}); "
                 f"longest UI stall {stall:.1f} ms over {len(heartbeat.gaps)} ticks"
             )
-            signals = (window.overlayShown, window.imageShown, window.resultsShown, window.findingsComplete)
+            signals = (window.heatMapShown, window.imageShown, window.resultsShown, window.findingsComplete)
             for signal in signals:
                 signal.disconnect()
-            window.worker.worker.predictionFailed.disconnect()
+            window.background.worker.predictionFailed.disconnect()
             return stall
 
         def drag() -> float:

@@ -62,30 +62,30 @@ def main() -> int:
         window.show()
         loop = QEventLoop()
         window.findingsComplete.connect(loop.quit)  # every installed model has answered
-        window.worker.worker.predictionFailed.connect(lambda _id, message: (print(message), loop.quit()))
+        window.background.worker.predictionFailed.connect(lambda _id, message: (print(message), loop.quit()))
         QTimer.singleShot(180_000, loop.quit)
         window.open_paths([str(FILM)])
         loop.exec()
-        window.cam.set_opacity(0.4)
-        window.cam.toggle.setChecked(True)
+        window.heat_map_controls.set_opacity(0.4)
+        window.heat_map_controls.toggle.setChecked(True)
         for _ in range(10):
             app.processEvents()
         DOCS.mkdir(exist_ok=True)
         save(window, "screenshot-viewer.png", SHOT_WIDTH)
-        cam = window.cam
+        controls = window.heat_map_controls
         save(
             window.findings_dock,
             "screenshot-findings.png",
-            height=cam.mapTo(window.findings_dock, cam.rect().bottomLeft()).y() + 8,
+            height=controls.mapTo(window.findings_dock, controls.rect().bottomLeft()).y() + 8,
         )
-        window.cam.toggle.setChecked(False)
-        names = [window.levels.presets.itemText(i) for i in range(window.levels.presets.count())]
+        window.heat_map_controls.toggle.setChecked(False)
+        names = [window.levels_panel.presets.itemText(i) for i in range(window.levels_panel.presets.count())]
         lung = next(i for i, name in enumerate(names) if name.startswith("Lung"))
-        window.levels.presets.setCurrentIndex(lung)
-        window.levels.presets.activated.emit(lung)
+        window.levels_panel.presets.setCurrentIndex(lung)
+        window.levels_panel.presets.activated.emit(lung)
         for _ in range(10):
             app.processEvents()
-        hint = window.levels.findChild(QLabel, "hint")
+        hint = window.levels_panel.findChild(QLabel, "hint")
         save(
             window.levels_dock,
             "screenshot-window-level.png",

@@ -1,4 +1,5 @@
-"""Test helper: a real-format model bundle with random weights (no trained weights ship yet).
+"""Test helpers: a real-format model bundle with random weights (no trained weights ship yet), and real
+engine ``Prediction``s and ``ModelCard``s built by hand.
 
 Batch-norm statistics are re-estimated on the given inputs and the last layer is rescaled so that logits
 spread about one unit over them: scores then vary from film to film like a trained model's do (a raw random
@@ -15,7 +16,8 @@ import torch
 
 from xrayviewer.engine.bundle import Bundle, ModelCard, save_bundle
 from xrayviewer.engine.models import build_model
-from xrayviewer.engine.preprocess import PreprocessRecipe
+from xrayviewer.engine.predictor import Prediction
+from xrayviewer.engine.preprocess import Geometry, PreprocessRecipe
 
 
 def make_bundle(
@@ -68,3 +70,48 @@ def make_bundle(
         **(card_fields or {}),
     )
     return save_bundle(directory, model, card)
+
+
+def make_prediction(
+    model: str,
+    scores: dict[str, float],
+    positive: list[str] | None = None,
+    *,
+    thresholds: dict[str, float] | None = None,
+    negative: tuple[str, ...] = (),
+    cams: dict[str, np.ndarray] | None = None,
+    total_ms: float = 12.0,
+) -> Prediction:
+    """A real engine ``Prediction`` of a 16 × 16 film; ``positive`` defaults to the scores at or above
+    their thresholds (0.5 unless given), CAMs only where given."""
+    thresholds = thresholds or {c: 0.5 for c in scores}
+    return Prediction(
+        model=model,
+        version="1",
+        classes=list(scores),
+        scores=scores,
+        thresholds=thresholds,
+        positive=[c for c in scores if scores[c] >= thresholds[c]] if positive is None else positive,
+        top=max(scores, key=scores.__getitem__),
+        cams=cams or {},
+        geometry=Geometry((16, 16), (0, 0, 16, 16), 4),
+        device="cpu",
+        timings={"total": total_ms},
+        backend="torch",
+        negative_classes=list(negative),
+    )
+
+
+def make_card(name: str, classes: tuple[str, ...] | None = None, **fields: Any) -> ModelCard:
+    """A real ``ModelCard`` for a model that is never run (classes default to one named after it)."""
+    classes = classes or (name,)
+    return ModelCard(
+        name=name,
+        version="1",
+        task="binary" if len(classes) == 1 else "multilabel",
+        classes=list(classes),
+        architecture="tiny-densenet",
+        thresholds={c: 0.5 for c in classes},
+        threshold_method="fixed",
+        **fields,
+    )

@@ -36,8 +36,8 @@ def make_tiny_bundle(folder: Path, name: str = "tiny-test", **card):
 
 def choose_finding(window: MainWindow, model: str, finding: str) -> None:
     """Pick (model, finding) in the heat-map combo as a user does."""
-    combo = window.cam.finding
-    index = window.cam.index_of(model, finding)
+    combo = window.heat_map_controls.finding
+    index = window.heat_map_controls.index_of(model, finding)
     assert index >= 0, f"{model}: {finding} is not offered"
     combo.setCurrentIndex(index)
     combo.activated.emit(index)

@@ -52,6 +52,15 @@ def write(ds: Dataset, path: Path, syntax: str | None = None, preamble: bool = T
     return path
 
 
+def film_dicom(film: Path, path: Path, **tags: object) -> Path:
+    """A DX DICOM (chest, PA unless ``tags`` say otherwise) holding the 8-bit pixels of a real film file."""
+    import cv2
+
+    pixels = cv2.imread(str(film), cv2.IMREAD_GRAYSCALE)
+    assert pixels is not None, film
+    return write(dataset(pixels, bits_stored=8, **tags), path)
+
+
 def write_jpeg_baseline(pixels: np.ndarray, path: Path, **tags: object) -> Path:
     """An 8-bit grey DICOM whose pixel data is a JPEG baseline stream encoded by OpenCV (lossless quality)."""
     import cv2

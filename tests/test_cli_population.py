@@ -14,6 +14,7 @@ from imaging_dicoms import dataset, ramp, write
 
 from xrayviewer.cli.main import main
 from xrayviewer.engine import onnx_backend
+from xrayviewer.engine.applicability import NO_GATE
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
 
@@ -39,14 +40,16 @@ def test_population_warnings_join_each_files_warnings(pediatric_ap, tmp_path, ca
     png = tmp_path / "film.png"
     cv2.imwrite(str(png), (ramp(96, 80, high=255, dtype="uint8")))
     paths = [str(p) for p in (adult_pa, child_ap, png)]
-    assert main(["predict", *paths, "--model", str(pediatric_ap.path), "--json", "--device", "cpu"]) == 0
+    options = ["--model", str(pediatric_ap.path), "--device", "cpu", "--gate", "none"]  # synthetic films
+    assert main(["predict", *paths, *options, "--json"]) == 0
     adult, child, plain = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert adult["warnings"] == ["peds: Trained on AP films; this film is PA.",
-                                 "peds: Trained on children's films; this patient is an adult."]
+                                 "peds: Trained on children's films; this patient is an adult.", NO_GATE]
     assert adult["scores"] and adult["error"] is None  # warned, still scored
-    assert child["warnings"] == [] and plain["warnings"] == []
+    assert adult["gate"]["population"] == "adult" and adult["gate"]["population_from"] == "header"
+    assert child["warnings"] == [NO_GATE] and plain["warnings"] == [NO_GATE]
 
-    assert main(["predict", paths[0], "--model", str(pediatric_ap.path), "--device", "cpu"]) == 0
+    assert main(["predict", paths[0], *options]) == 0
     table = capsys.readouterr().out
     assert f"{paths[0]}: warning: peds: Trained on AP films; this film is PA." in table
 

@@ -7,15 +7,17 @@ import cv2
 import pytest
 import torch
 from engine_helpers import make_bundle
+from imaging_dicoms import film_dicom
 
 from xrayviewer.cli.main import main
 from xrayviewer.engine import bundle as bundle_mod
 from xrayviewer.engine import onnx_backend, paths
+from xrayviewer.engine.applicability import NO_GATE
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
 
 KEYS = ["file", "model", "version", "scores", "thresholds", "positive", "top", "cam", "ms", "error",
-        "warnings"]
+        "warnings", "gate"]
 
 
 @pytest.fixture(autouse=True)
@@ -71,24 +73,31 @@ def test_json_lines_contract_with_bad_files_mixed_in(bundle, films, tmp_path, ca
         assert record["positive"] == [c for c in bundle.card.classes if record["scores"][c] >= 0.5]
         overlay = cv2.imread(record["cam"])
         assert overlay.shape[:2] == cv2.imread(str(film)).shape[:2]
+        assert record["gate"]["ok"] is True and record["gate"]["reason"] is None
+        assert record["warnings"] == [NO_GATE]  # nothing installed here: nothing checked the film
     for record in (records[1], records[3], records[4]):
         assert record["error"] and "\n" not in record["error"]
         assert record["scores"] == {} and record["positive"] == []
         assert record["top"] is None and record["cam"] is None and record["ms"] is None
+        assert record["gate"]["ok"] is False and record["gate"]["reason"] == record["error"]
 
 
-def test_non_radiographs_are_refused_and_lateral_views_warned(bundle, films, shared_data, capsys):
+def test_non_radiographs_are_refused_and_lateral_views_warned(bundle, films, shared_data, tmp_path, capsys):
     dicoms = shared_data / "dicom"
-    inputs = [dicoms / "nonchest_ct_signed_rescale_j2k_lossless.dcm", films[0],
+    lateral_film = film_dicom(films[0], tmp_path / "lateral.dcm", ViewPosition="LL")
+    inputs = [dicoms / "nonchest_ct_signed_rescale_j2k_lossless.dcm", films[0], lateral_film,
               dicoms / "nonchest_cr_cspine_mono1_16x16_rescale.dcm"]
     status = main(["predict", *map(str, inputs), "--model", str(bundle.path), "--json", "--device", "cpu"])
     assert status == 2
-    ct, film, lateral = _json_lines(capsys.readouterr().out)
+    ct, film, lateral, cspine = _json_lines(capsys.readouterr().out)
     assert ct["error"] == "Not a chest radiograph (modality CT): no findings computed."
     assert ct["scores"] == {} and ct["top"] is None and ct["ms"] is None
-    assert film["error"] is None and film["warnings"] == [] and film["scores"]
+    assert ct["gate"] == {"ok": False, "reason": ct["error"], "kind": None, "chest_score": None,
+                          "population": None, "population_from": None}
+    assert film["error"] is None and film["warnings"] == [NO_GATE] and film["scores"]
     assert lateral["error"] is None and lateral["scores"]
     assert "Lateral view (LL): the models were trained on frontal films." in lateral["warnings"]
+    assert cspine["error"] == "Not a chest radiograph (body part CSPINE): no findings computed."
 
 
 def test_folders_are_searched_and_all_good_exits_zero(bundle, films, tmp_path, capsys):
@@ -161,3 +170,32 @@ def test_models_rank_by_their_stated_test_auc():
     ranked = by_strength([weak, strong, middle])  # alphabetical order would put the weak one first
     assert [b.name for b in ranked] == ["pneumonia", "pneumonia-type", "cardiomegaly"]
     assert [b.name for b in by_strength([bundle("a", {}), bundle("b", {})])] == ["a", "b"]  # none: as found
+
+
+def test_cam_dir_draws_the_finding_the_viewer_shows_never_the_negative_class(films, tmp_path, capsys):
+    from xrayviewer.engine.cam import blend, compose_overlay, explained_finding
+    from xrayviewer.engine.predictor import Predictor
+    from xrayviewer.imaging.lut import render
+
+    recipe = PreprocessRecipe(size=96)
+    inputs = [preprocess(open_image(p), recipe)[0] for p in films]
+    types = make_bundle(tmp_path / "models" / "cli-types", inputs, recipe=recipe, arch="tiny-densenet",
+                        classes=("normal", "bacterial", "viral"), task="multiclass",
+                        logit_offsets={"normal": 6.0}, card_fields={"negative_classes": ["normal"]})
+    cams = tmp_path / "cams"
+    options = ["--model", str(types.path), "--json", "--cam-dir", str(cams), "--device", "cpu"]
+    assert main(["predict", *map(str, films), *options]) == 0
+    records = _json_lines(capsys.readouterr().out)
+    predictor = Predictor(types, device="cpu")
+    for record, film in zip(records, films, strict=True):
+        assert record["top"] == "normal"  # normal scores highest: the old rule drew its map
+        image = open_image(film)
+        prediction = predictor.predict(image)
+        _, finding = explained_finding([prediction])
+        assert finding != "normal"
+        written = cv2.cvtColor(cv2.imread(record["cam"]), cv2.COLOR_BGR2RGB).astype(int)
+
+        drawn = {name: blend(render(image), compose_overlay(prediction, name, alpha=0.5)).astype(int)
+                 for name in (finding, "normal")}
+        assert abs(written - drawn[finding]).max() <= 1
+        assert abs(written - drawn["normal"]).max() > 1

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from engine_helpers import make_bundle
+from engine_helpers import make_bundle, make_prediction
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
@@ -14,6 +14,9 @@ from xrayviewer.engine.cam import (
     FAINTEST,
     blend,
     cam_to_image,
+    compose_overlay,
+    drawn_faint,
+    explained_finding,
     gradcam_from_maps,
     heat_strength,
     linear_cams,
@@ -140,3 +143,35 @@ def test_heat_strength_follows_the_score_below_the_threshold(score, threshold, s
     assert heat_strength(score, threshold) == pytest.approx(strength)
     faded = overlay_rgba(np.array([[0.0, 1.0]], np.float32) * heat_strength(score, threshold))
     assert faded[0, 1, 3] == pytest.approx(255 * 0.5 * strength, abs=1)  # the hottest pixel's opacity
+
+
+def test_default_heat_map_is_the_highest_positive_finding_across_models():
+    a = make_prediction("a", {"x": 0.9, "y": 0.1}, [])  # x is not positive at its threshold
+    b = make_prediction("b", {"u": 0.6, "v": 0.4}, ["u", "v"])
+    c = make_prediction("c", {"w": 0.7}, ["w"])
+    assert explained_finding([a, b, c]) == ("c", "w")
+    none_positive = [a, make_prediction("b", {"u": 0.6}, [])]
+    assert explained_finding(none_positive) == ("a", "x")  # none positive: the first one's top
+    assert explained_finding([]) is None
+
+
+def test_a_negative_class_is_never_the_explained_finding():
+    types = make_prediction("types", {"normal": 0.8, "bacterial": 0.15, "viral": 0.05}, ["normal"],
+                            negative=("normal",))
+    assert explained_finding([types]) == ("types", "bacterial")  # alone: its top finding, not "normal"
+    other = make_prediction("other", {"z": 0.3}, [])
+    assert explained_finding([other, types]) == ("other", "z")  # "normal" is no positive finding either
+
+
+def test_compose_overlay_draws_a_finding_below_its_threshold_faint():
+    cams = {"x": np.ones((4, 4), np.float32), "y": np.ones((4, 4), np.float32)}
+    p = make_prediction("m", {"x": 0.3, "y": 0.7}, thresholds={"x": 0.6, "y": 0.6}, cams=cams)
+    assert drawn_faint(p, "x") and not drawn_faint(p, "y")
+    assert not drawn_faint(None, "x") and not drawn_faint(p, "unknown")
+    faint, full = compose_overlay(p, "x"), compose_overlay(p, "y")
+    assert faint.shape == full.shape == (16, 16, 4) and faint.dtype == np.uint8
+    assert full[..., 3].max() == 255 and faint[..., 3].max() == pytest.approx(255 * 0.5, abs=1)
+    expected = overlay_rgba(cam_to_image(cams["x"], p.geometry) * 0.5, alpha=0.5)
+    assert np.array_equal(compose_overlay(p, "x", alpha=0.5), expected)
+    with pytest.raises(KeyError):
+        compose_overlay(make_prediction("m", {"x": 0.3}, []), "x")  # no CAM computed

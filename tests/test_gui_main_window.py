@@ -38,7 +38,7 @@ def small_png(kermany_rows):
 
 
 def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignals([window.findingsComplete, window.overlayShown], timeout=WAIT_MS):
+    with qtbot.waitSignals([window.findingsComplete, window.heatMapShown], timeout=WAIT_MS):
         window.open_paths([str(path)])
     return window.predictions["tiny-test"]
 
@@ -66,13 +66,13 @@ def test_open_shows_image_and_predicted_scores(qtbot, tmp_path, tiny_bundle, che
         assert verdict.text() == f"{prediction.scores[name]:.0%} · {wording}"
     assert "tiny-test" in section.header.text() and "cpu" in section.facts.text()
     assert window.results.disclaimer.text() == DISCLAIMER
-    assert window.cam.current() == ("tiny-test", prediction.top)
+    assert window.heat_map_controls.current() == ("tiny-test", prediction.top)
     assert window.metadata.values()["Modality"] == "CR"
 
 
 def test_heat_map_toggle_opacity_and_finding(qtbot, tmp_path, tiny_bundle, chest):
     window = make_window(qtbot, tmp_path, recording(tiny_bundle), [tiny_bundle])
-    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:
+    with qtbot.waitSignal(window.heatMapShown, timeout=WAIT_MS) as shown:
         window.open_paths([str(chest)])
     prediction = window.predictions["tiny-test"]
     assert shown.args == ["tiny-test", prediction.top]
@@ -81,19 +81,19 @@ def test_heat_map_toggle_opacity_and_finding(qtbot, tmp_path, tiny_bundle, chest
     assert not overlay.isVisible()
 
     qtbot.keyClick(window, Qt.Key.Key_C)
-    assert overlay.isVisible() and window.cam.toggle.isChecked()
-    window.cam.opacity.setValue(80)
+    assert overlay.isVisible() and window.heat_map_controls.toggle.isChecked()
+    window.heat_map_controls.opacity.setValue(80)
     assert overlay.opacity() == pytest.approx(0.8)
     assert QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat).value("overlay/opacity") in (
         0.8,
         "0.8",
     )
-    qtbot.mouseClick(window.cam.toggle, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.heat_map_controls.toggle, Qt.MouseButton.LeftButton)
     assert not overlay.isVisible()
 
     before = overlay.pixmap().toImage()
     other = next(c for c in prediction.classes if c != prediction.top)
-    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:
+    with qtbot.waitSignal(window.heatMapShown, timeout=WAIT_MS) as shown:
         choose_finding(window, "tiny-test", other)
     assert shown.args == ["tiny-test", other]
     assert overlay.pixmap().toImage() != before
@@ -131,7 +131,7 @@ def test_bad_file_shows_an_error_and_keeps_the_image(qtbot, tmp_path, tiny_bundl
     assert window.results.sections["tiny-test"].rows  # the findings of the image still shown stay
     prediction = window.predictions["tiny-test"]
     other = next(c for c in prediction.classes if c != prediction.top)
-    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:  # and still work
+    with qtbot.waitSignal(window.heatMapShown, timeout=WAIT_MS) as shown:  # and still work
         choose_finding(window, "tiny-test", other)
     assert shown.args == ["tiny-test", other]
 
@@ -141,10 +141,10 @@ def test_without_a_model_the_sidebar_says_so(qtbot, tmp_path, chest):
         raise AssertionError("no bundle is installed: nothing may be loaded")
 
     window = make_window(qtbot, tmp_path, no_model, [])
-    with qtbot.waitSignal(window.worker.worker.predictionFailed, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.background.worker.predictionFailed, timeout=WAIT_MS):
         window.open_paths([str(chest)])
     qtbot.waitUntil(lambda: window.results.status.text() == NO_MODEL, timeout=WAIT_MS)
-    assert not window.results.sections and not window.cam.isEnabled()
+    assert not window.results.sections and not window.heat_map_controls.isEnabled()
     assert window.view.has_picture()
 
 
@@ -154,7 +154,7 @@ def test_closing_during_inference_quits_cleanly(qtbot, tmp_path, tiny_bundle, ch
     window.open_paths([str(chest)])
     assert predictor.started.wait(WAIT_MS / 1000)
     window.close()
-    assert window.worker.thread.isFinished()
+    assert window.background.qthread.isFinished()
     assert QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat).value("window/geometry")
 
 
@@ -189,9 +189,9 @@ def test_folder_strip_steps_with_page_keys(qtbot, tmp_path, tiny_bundle, kermany
 
 def test_export_png_with_and_without_overlay(qtbot, tmp_path, tiny_bundle, small_png):
     window = make_window(qtbot, tmp_path, recording(tiny_bundle), [tiny_bundle])
-    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.heatMapShown, timeout=WAIT_MS):
         window.open_paths([small_png])
-    window.cam.toggle.setChecked(True)
+    window.heat_map_controls.toggle.setChecked(True)
     plain = export_png(tmp_path / "plain.png", window.view, with_overlay=False)
     heat = export_png(tmp_path / "heat", window.view, with_overlay=True, legend=window.findings_legend())
     assert heat.name == "heat.png"
@@ -237,8 +237,8 @@ def test_real_model_lookup_with_nothing_installed_says_so(qtbot, tmp_path, monke
     monkeypatch.setattr(bundle_mod, "models_search_path", lambda extra=(): [tmp_path / "none", *extra])
     monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv-cache"))
     window = make_window(qtbot, tmp_path, lambda bundle, device: pytest.fail("nothing to load"))
-    assert window._list_bundles is installed_bundles  # the real lookup
-    with qtbot.waitSignal(window.worker.worker.predictionFailed, timeout=WAIT_MS) as failed:
+    assert window.list_bundles is installed_bundles  # the real lookup
+    with qtbot.waitSignal(window.background.worker.predictionFailed, timeout=WAIT_MS) as failed:
         window.open_paths([str(chest)])
     assert failed.args[1] == NO_MODEL
     qtbot.waitUntil(lambda: window.results.status.text() == failed.args[1], timeout=WAIT_MS)

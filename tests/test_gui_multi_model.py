@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
-from types import SimpleNamespace
+from pathlib import Path
 
 import pytest
 from gui_helpers import (
@@ -16,12 +16,14 @@ from gui_helpers import (
     make_tiny_bundle,
     make_window,
 )
+from imaging_dicoms import film_dicom
 from PySide6.QtCore import QSettings, Qt
 
 from xrayviewer.engine import onnx_backend
 from xrayviewer.engine.bundle import read_bundle
+from xrayviewer.engine.cam import explained_finding
 from xrayviewer.gui.settings import ViewerSettings
-from xrayviewer.gui.workers import default_finding, load_predictor
+from xrayviewer.gui.workers import load_predictor
 
 TYPES = ("normal", "bacterial", "viral")
 LIMITS = "Pediatric AP films of one hospital only."
@@ -51,8 +53,8 @@ def open_all(qtbot, window, path):
 
 
 def menu_action(window, name):
-    window.model_menu.aboutToShow.emit()
-    return next(a for a in window.model_menu.actions() if a.text().split(" v")[0] == name)
+    window.menus.model_menu.aboutToShow.emit()
+    return next(a for a in window.menus.model_menu.actions() if a.text().split(" v")[0] == name)
 
 
 def test_every_model_has_its_section_findings_heat_maps_and_legend(qtbot, tmp_path, two_bundles, predictors,
@@ -72,10 +74,11 @@ def test_every_model_has_its_section_findings_heat_maps_and_legend(qtbot, tmp_pa
         assert section.limits.isHidden() != bool(bundle.card.limitations)
     assert window.results.sections["tiny-type"].limits.text() == f"Limits: {LIMITS}"
     pairs = [(b.name, c) for b in two_bundles for c in b.card.classes]
-    combo = window.cam.finding
+    combo = window.heat_map_controls.finding
     assert [tuple(combo.itemData(i)) for i in range(combo.count())] == pairs
-    expected = default_finding(list(window.predictions.values()))
-    qtbot.waitUntil(lambda: window.cam.current() == expected and window._overlay == expected, timeout=WAIT_MS)
+    expected = explained_finding(list(window.predictions.values()))
+    qtbot.waitUntil(lambda: window.heat_map_controls.current() == expected == window.session.heat_map,
+                    timeout=WAIT_MS)
     qtbot.keyClick(window, Qt.Key.Key_C)  # the sidebar's new widgets left the window active: shortcuts work
     assert window.view.overlay_item.isVisible()
     legend = window.findings_legend()
@@ -85,7 +88,7 @@ def test_every_model_has_its_section_findings_heat_maps_and_legend(qtbot, tmp_pa
 
     before = window.view.overlay_item.pixmap().toImage()
     target = next(pair for pair in pairs if pair[0] == "tiny-type" and pair != expected)
-    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:
+    with qtbot.waitSignal(window.heatMapShown, timeout=WAIT_MS) as shown:
         choose_finding(window, *target)
     assert shown.args == list(target)
     assert window.view.overlay_item.pixmap().toImage() != before
@@ -94,15 +97,16 @@ def test_every_model_has_its_section_findings_heat_maps_and_legend(qtbot, tmp_pa
 def test_turning_a_model_off_and_on_in_the_model_menu(qtbot, tmp_path, two_bundles, predictors, chest):
     window = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], two_bundles)
     open_all(qtbot, window, chest)
-    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.heatMapShown, timeout=WAIT_MS):
         choose_finding(window, "tiny-type", "viral")
     action = menu_action(window, "tiny-type")
     assert action.isCheckable() and action.isChecked()
-    with qtbot.waitSignal(window.overlayShown, timeout=WAIT_MS) as shown:
+    with qtbot.waitSignal(window.heatMapShown, timeout=WAIT_MS) as shown:
         action.trigger()  # off: its heat map gives way to the remaining model's default one
-    assert shown.args == list(default_finding([window.predictions["tiny-test"]]))
+    assert shown.args == list(explained_finding([window.predictions["tiny-test"]]))
     assert list(window.results.sections) == ["tiny-test"]
-    assert {window.cam.finding.itemData(i)[0] for i in range(window.cam.finding.count())} == {"tiny-test"}
+    combo = window.heat_map_controls.finding
+    assert {combo.itemData(i)[0] for i in range(combo.count())} == {"tiny-test"}
     qtbot.wait(300)  # nothing may run again
     assert [len(p.scored) for p in predictors.values()] == [1, 1]
     settings_file = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
@@ -139,24 +143,27 @@ def test_a_model_with_damaged_weights_shows_its_error_and_the_other_still_shows(
     assert not broken.rows and broken.facts.text() == "failed"
     assert set(good.rows) == set(TYPES) and good.error.isHidden()
     assert list(window.predictions) == ["tiny-type"]
-    assert {window.cam.finding.itemData(i)[0] for i in range(window.cam.finding.count())} == {"tiny-type"}
+    combo = window.heat_map_controls.finding
+    assert {combo.itemData(i)[0] for i in range(combo.count())} == {"tiny-type"}
 
 
 def test_a_ct_is_refused_without_running_any_model(qtbot, tmp_path, two_bundles, predictors, shared_data):
     window = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], two_bundles)
     ct = shared_data / "dicom" / "nonchest_ct_signed_rescale_j2k_lossless.dcm"
-    with qtbot.waitSignal(window.worker.worker.predictionFailed, timeout=WAIT_MS) as refused:
+    with qtbot.waitSignal(window.background.worker.predictionFailed, timeout=WAIT_MS) as refused:
         window.open_paths([str(ct)])
     message = "Not a chest radiograph (modality CT): no findings computed."
     assert refused.args[1] == message
     qtbot.waitUntil(lambda: window.results.status.text() == message, timeout=WAIT_MS)
-    assert not window.results.sections and not window.cam.isEnabled() and window.view.has_picture()
+    assert not window.results.sections and not window.heat_map_controls.isEnabled()
+    assert window.view.has_picture()
     assert all(p.scored == [] for p in predictors.values())
 
 
-def test_a_lateral_view_is_scored_with_a_warning(qtbot, tmp_path, two_bundles, predictors, shared_data):
+def test_a_lateral_view_is_scored_with_a_warning(qtbot, tmp_path, two_bundles, predictors, kermany_rows):
     window = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], two_bundles)
-    open_all(qtbot, window, shared_data / "dicom" / "nonchest_cr_cspine_mono1_16x16_rescale.dcm")
+    lateral = film_dicom(Path(kermany_rows[0]["path"]), tmp_path / "lateral.dcm", ViewPosition="LL")
+    open_all(qtbot, window, lateral)
     warnings = window.results.warnings
     assert not warnings.isHidden() and "Lateral view (LL)" in warnings.text()
     assert list(window.results.sections) == ["tiny-test", "tiny-type"]
@@ -181,19 +188,6 @@ def test_opening_another_image_mid_way_drops_the_remaining_models(qtbot, tmp_pat
     assert shown == [("tiny-test", shape), ("tiny-type", shape)]
 
 
-def test_default_heat_map_is_the_highest_positive_finding_across_models():
-    def prediction(model, scores, positive):
-        return SimpleNamespace(model=model, scores=scores, positive=positive,
-                               top=max(scores, key=scores.get), negative_classes=[])
-
-    a = prediction("a", {"x": 0.9, "y": 0.1}, [])  # x is not positive at its threshold
-    b = prediction("b", {"u": 0.6, "v": 0.4}, ["u", "v"])
-    c = prediction("c", {"w": 0.7}, ["w"])
-    assert default_finding([a, b, c]) == ("c", "w")
-    assert default_finding([a, prediction("b", {"u": 0.6}, [])]) == ("a", "x")  # none positive: first top
-    assert default_finding([]) is None
-
-
 def test_sections_put_the_model_with_the_best_stated_test_auc_first(qtbot, tmp_path, two_bundles, predictors,
                                                                     chest):
     weak, strong = (replace(b, card=replace(b.card, metrics={"auroc": auc}))
@@ -201,5 +195,6 @@ def test_sections_put_the_model_with_the_best_stated_test_auc_first(qtbot, tmp_p
     window = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], [weak, strong])
     open_all(qtbot, window, chest)
     assert list(window.results.sections) == [strong.name, weak.name]  # search order is the other way round
-    window.model_menu.aboutToShow.emit()  # the Model menu keeps the search order
-    assert [a.text().split(" v")[0] for a in window.model_menu.actions()][:2] == [weak.name, strong.name]
+    window.menus.model_menu.aboutToShow.emit()  # the Model menu keeps the search order
+    menu_order = [a.text().split(" v")[0] for a in window.menus.model_menu.actions()]
+    assert menu_order[:2] == [weak.name, strong.name]

@@ -87,8 +87,8 @@ def test_warnings_some_models_share_are_said_once_with_their_names(qtbot, tmp_pa
     )  # "types" states no population: not "Every model"
     assert all(section.population.isHidden() for section in window.results.sections.values())
 
-    window.model_menu.aboutToShow.emit()
-    turn_off = next(a for a in window.model_menu.actions() if a.text().startswith("pediatric-types "))
+    window.menus.model_menu.aboutToShow.emit()
+    turn_off = next(a for a in window.menus.model_menu.actions() if a.text().startswith("pediatric-types "))
     turn_off.trigger()  # one pediatric model left: its warnings go back into its own section
     assert top.isHidden()
     pediatric = window.results.sections["pediatric-ap"]
@@ -106,12 +106,12 @@ def test_negative_class_is_shown_but_never_a_finding_nor_the_default_heat_map(qt
     assert section.rows["bacterial"][2].text().endswith("· not suggested")
     assert window.results.status.text() == "No finding above its model's threshold (2 checked by 1 model)"
     finding = max(("bacterial", "viral"), key=prediction.scores.__getitem__)
-    qtbot.waitUntil(lambda: window._overlay == ("types", finding), timeout=WAIT_MS)
-    assert window.cam.current() == ("types", finding)
+    qtbot.waitUntil(lambda: window.session.heat_map == ("types", finding), timeout=WAIT_MS)
+    assert window.heat_map_controls.current() == ("types", finding)
     score, threshold = prediction.scores[finding], prediction.thresholds[finding]
     assert score < threshold  # rejected: its heat map is drawn faint, and the controls say why
-    assert window.cam.note.isVisible()
-    assert window.cam.note.text() == (
+    assert window.heat_map_controls.note.isVisible()
+    assert window.heat_map_controls.note.text() == (
         f"types: {finding} scores {score:.0%}, below its threshold {threshold:.0%}: "
         "the heat map is drawn faint."
     )

@@ -1,23 +1,17 @@
-"""The findings sidebar: a section per model bundle, each with its card's limits, in the planned order."""
+"""The findings sidebar: a section per model bundle, each with its card's limits, in the planned order (real
+engine ModelCards and Predictions, built by hand)."""
 
-from types import SimpleNamespace
+from engine_helpers import make_card, make_prediction
 
-from xrayviewer.gui.results_panel import ResultsPanel
+from xrayviewer.gui.results_panel import ResultsPanel, card_tooltip
 
 
 def _card(name, limitations=""):
-    return SimpleNamespace(
-        name=name, version="1", limitations=limitations, description="", training_data={}, metrics={},
-        threshold_method="fixed", summary=lambda: f"{name} summary",
-    )
+    return make_card(name, limitations=limitations)
 
 
 def _prediction(model, scores, thresholds):
-    return SimpleNamespace(
-        classes=list(scores), scores=scores, thresholds=thresholds, model=model, version="1",
-        positive=[c for c in scores if scores[c] >= thresholds[c]], device="cpu", backend="torch",
-        timings={"total": 12.0}, negative_classes=[],
-    )
+    return make_prediction(model, scores, thresholds=thresholds)
 
 
 def test_limits_of_each_card_are_shown_with_its_findings(qtbot):
@@ -51,3 +45,12 @@ def test_sections_follow_the_plan_and_errors_stay_in_their_section(qtbot):
     layout_order = [panel.sections_box.itemAt(i).widget() for i in range(2)]
     assert layout_order == [panel.sections["c"], kept]
     assert [p.model for p in panel.predictions()] == ["c", "a"]
+
+
+def test_the_card_tooltip_sums_up_the_real_card():
+    metrics = {"auroc": 0.91, "split": "test", "n": 9}
+    card = make_card("pneumonia", limitations="AP films only", metrics=metrics)
+    tip = card_tooltip(card)
+    assert tip.startswith(f"<b>pneumonia</b> v1: {card.summary()}") and "AUROC 0.910" in tip
+    assert "<b>Limits:</b> AP films only" in tip and "<b>Thresholds:</b> fixed" in tip
+    assert card_tooltip(None) == ""

@@ -32,24 +32,24 @@ def linear_window(x, center, width):
 
 def test_right_drag_changes_window_and_pixels(qtbot, window):
     levels = describe_levels(window.loaded.image)
-    start = window.levels.window()
+    start = window.levels_panel.window()
     view = window.view.viewport()
     qtbot.mousePress(view, Qt.MouseButton.RightButton, pos=QPoint(300, 300))
     qtbot.mouseMove(view, QPoint(340, 280))
     qtbot.mouseRelease(view, Qt.MouseButton.RightButton, pos=QPoint(340, 280))
     step = (levels.high - levels.low) * DRAG_SENSITIVITY
-    now = window.levels.window()
+    now = window.levels_panel.window()
     assert now.width == pytest.approx(start.width + 40 * step)
     assert now.center == pytest.approx(start.center - 20 * step)
-    assert window.levels.width_spin.value() == pytest.approx(now.width, abs=1)
+    assert window.levels_panel.width_spin.value() == pytest.approx(now.width, abs=1)
     qtbot.waitUntil(lambda: not window._render_timer.isActive())
     pixels = window.loaded.image.pixels
     assert np.array_equal(picture_pixels(window), linear_window(pixels, now.center, now.width))
 
 
 def test_typed_values_invert_and_reset(qtbot, window):
-    window.levels.center_spin.setValue(100)
-    window.levels.width_spin.setValue(50)
+    window.levels_panel.center_spin.setValue(100)
+    window.levels_panel.width_spin.setValue(50)
     qtbot.waitUntil(lambda: not window._render_timer.isActive())
     pixels = window.loaded.image.pixels
     assert np.array_equal(picture_pixels(window), linear_window(pixels, 100, 50))
@@ -58,22 +58,22 @@ def test_typed_values_invert_and_reset(qtbot, window):
     assert np.array_equal(picture_pixels(window), 255 - linear_window(pixels, 100, 50))
     qtbot.keyClick(window, Qt.Key.Key_W)
     qtbot.waitUntil(lambda: not window._render_timer.isActive())
-    assert window.levels.window() == window.loaded.image.window
-    assert window.displayed_window() is None
+    assert window.levels_panel.window() == window.loaded.image.window
+    assert window.session.window_override is None
 
 
 def test_presets_offer_header_chest_auto_and_full_range(qtbot, window, shared_data):
     image = open_image(shared_data / "dicom" / CHEST_DICOM)
-    names = [window.levels.presets.itemText(i) for i in range(window.levels.presets.count())]
+    names = [window.levels_panel.presets.itemText(i) for i in range(window.levels_panel.presets.count())]
     assert names[0].startswith("Default")
     for expected in ("Lung", "Mediastinum", "Bone", "Auto", "Full range"):
         assert any(n.startswith(expected) for n in names), expected
     lung_index = next(i for i, n in enumerate(names) if n.startswith("Lung"))
-    with qtbot.waitSignal(window.levels.windowChanged) as changed:
-        window.levels.presets.activated.emit(lung_index)
+    with qtbot.waitSignal(window.levels_panel.windowChanged) as changed:
+        window.levels_panel.presets.activated.emit(lung_index)
     lung = windows.chest_presets(image.pixels, image.invert, "CR")[0]
     assert changed.args[0] == lung
-    assert window.displayed_window() == lung
+    assert window.session.window_override == lung
 
 
 def test_status_bar_shows_modality_value_under_cursor(qtbot, window):

@@ -60,7 +60,8 @@ def test_negatives_are_deterministic_and_keep_their_sources_split(tmp_path, kerm
     assert Counter(n.kind for n in made) == dict.fromkeys(KINDS, 4)
     for negative in made:
         if negative.kind in ("cropped film", "rotated film"):
-            assert negative.split == ("train" if negative.source in {p.name for p in films["train"]} else "test")
+            trained = negative.source in {p.name for p in films["train"]}
+            assert negative.split == ("train" if trained else "test")
         elif not negative.source.startswith("screenshot"):
             assert negative.split == split_of(negative.source)
         assert min(open_image(tmp_path / "a" / negative.file).shape) >= 64
@@ -78,7 +79,8 @@ def test_fit_gate_writes_a_gate_bundle_the_engine_runs_and_measures_it(staged, s
         writer.writerows(picked)
     rng = np.random.default_rng(0)
     inputs = [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(4)]
-    backbone = make_bundle(tmp_path / "backbone", inputs, arch="tiny-densenet", recipe=PreprocessRecipe(size=64))
+    backbone = make_bundle(tmp_path / "backbone", inputs, arch="tiny-densenet",
+                           recipe=PreprocessRecipe(size=64))
     run = fit_gate(GateConfig(backbone=str(backbone.path), table=str(table), image_dir=str(shared_data),
                               negatives=str(tmp_path / "negatives"), out=str(tmp_path / "runs"), per_kind=10,
                               regularisation=[0.1]))
@@ -88,8 +90,10 @@ def test_fit_gate_writes_a_gate_bundle_the_engine_runs_and_measures_it(staged, s
     assert 0 < card.thresholds[CHEST] < 1 and 0 < card.thresholds[ADULT] < 1
     assert card.gate["ood_threshold"] > 0 and "validation" in card.threshold_method
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["card"]["n"] == sum(r["split"] == "test" for r in picked) * 2 + metrics["card"]["n"] - (
-        len(picked) // 3 * 2)  # test films, their copies and the test negatives
+    with open(tmp_path / "negatives" / "negatives.csv", newline="") as fh:
+        test_negatives = sum(r["split"] == "test" for r in csv.DictReader(fh))
+    test_films = sum(r["split"] == "test" for r in picked)
+    assert metrics["card"]["n"] == 2 * test_films + test_negatives  # films, their copies, the negatives
     assert set(metrics["kinds"]) == {CHEST, *KINDS}
     assert "| chest film |" in (run / "gate-report.md").read_text()
     gate = Gate(bundle, device="cpu")

@@ -15,9 +15,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xrayviewer.engine.applicability import NO_GATE
-from xrayviewer.engine.devices import DEVICE_CHOICES
+from xrayviewer.engine.devices import AUTO_ORDER, DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from xrayviewer.engine.applicability import Applicability
+    from xrayviewer.engine.bundle import ModelCard
+    from xrayviewer.engine.gate import Gate
+    from xrayviewer.engine.predictor import FileResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,10 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", action="append", default=[], metavar="DIR",
                         help="also look for bundles here (repeatable)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                        help="default: auto (CUDA, then MPS, then CPU)")
+                        help=f"default: auto ({AUTO_ORDER})")
     parser.add_argument("--json", action="store_true", help="print JSON Lines, one object per file")
     parser.add_argument("--cam-dir", type=Path, metavar="DIR",
-                        help="write a Grad-CAM overlay PNG of the top class per file here")
+                        help="write a Grad-CAM heat map PNG per file here, of the finding the viewer "
+                             "shows first (never a negative class such as normal)")
     parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="images per forward pass")
     parser.add_argument("--gate", metavar="NAME|DIR|none", default="",
                         help="the applicability gate bundle (default: the installed one); 'none' skips its "
@@ -76,21 +84,21 @@ def run(args: argparse.Namespace) -> int:
     for result in predictor.predict_many(files, with_cams=args.cam_dir is not None,
                                          batch_size=max(1, args.batch_size), gate=gate,
                                          score_refused=args.score_refused):
-        cam_path = None
+        cam_path, finding = None, None
         if result.prediction is not None and args.cam_dir is not None:
-            cam_path = _write_cam(result, args.cam_dir, written)
+            finding, cam_path = _write_cam(result, args.cam_dir, written)
         failed += result.error is not None
         record = _record(result, bundle.card, cam_path, gate is not None)
         if args.json:
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
-            _print_table(record, bundle.card.negative_classes)
+            _print_table(record, bundle.card.negative_classes, finding)
     if failed and not args.json:
         print(f"{failed} of {len(files)} files could not be scored", file=sys.stderr)
     return 2 if failed else 0
 
 
-def _gate(args: argparse.Namespace):
+def _gate(args: argparse.Namespace) -> Gate | None:
     """The gate to run (loaded), or None for ``--gate none`` or when none is installed (said on stderr)."""
     from xrayviewer.engine.bundle import load_bundle
     from xrayviewer.engine.gate import Gate, find_gate
@@ -112,7 +120,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _record(result, card, cam_path: Path | None, gated: bool) -> dict:
+def _record(result: FileResult, card: ModelCard, cam_path: Path | None, gated: bool) -> dict:
     """The JSON Lines object for one file (the contract in the module docstring)."""
     prediction = result.prediction
     warnings = list(result.warnings)
@@ -134,7 +142,7 @@ def _record(result, card, cam_path: Path | None, gated: bool) -> dict:
     }
 
 
-def _gate_record(verdict, error: str | None) -> dict:
+def _gate_record(verdict: Applicability | None, error: str | None) -> dict:
     """``gate``: ``ok`` and ``reason`` (the contract), then what the gate saw: the image ``kind``, its
     ``chest_score``, the ``population`` used for the warnings and where it came from."""
     if verdict is None:  # unreadable: nothing was checked
@@ -151,27 +159,31 @@ def _gate_record(verdict, error: str | None) -> dict:
     }
 
 
-def _write_cam(result, folder: Path, written: set[Path]) -> Path:
-    """Overlay of the top class's CAM on the displayed picture, as a PNG named after the file."""
+def _write_cam(result: FileResult, folder: Path, written: set[Path]) -> tuple[str, Path]:
+    """The heat map the viewer shows first (``engine.cam.explained_finding``, at its strength) blended over
+    the displayed picture, as a PNG named after the file; returns (finding, path)."""
     import cv2
 
-    from xrayviewer.engine.cam import blend, cam_to_image, overlay_rgba
+    from xrayviewer.engine.cam import blend, compose_overlay, explained_finding
     from xrayviewer.imaging.lut import render
 
     prediction = result.prediction
+    assert prediction is not None and result.image is not None
+    choice = explained_finding([prediction])
+    assert choice is not None  # one prediction always explains a finding
+    finding = choice[1]
     target = folder / f"{result.path.stem}_cam.png"
     count = 1
     while target in written:
         count += 1
         target = folder / f"{result.path.stem}_{count}_cam.png"
     written.add(target)
-    heat = cam_to_image(prediction.cams[prediction.top], prediction.geometry)
-    rgb = blend(render(result.image), overlay_rgba(heat))
+    rgb = blend(render(result.image), compose_overlay(prediction, finding, alpha=0.5))
     cv2.imwrite(str(target), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return target
+    return finding, target
 
 
-def _print_table(record: dict, negative_classes: list[str]) -> None:
+def _print_table(record: dict, negative_classes: list[str], cam_finding: str | None) -> None:
     if record["error"]:
         print(f"{record['file']}: could not be scored: {record['error']}\n")
         return
@@ -184,7 +196,7 @@ def _print_table(record: dict, negative_classes: list[str]) -> None:
         flag = "  POSITIVE" if name in record["positive"] and name not in negative_classes else ""
         print(f"  {name:<{width}}{score:>7.3f}{record['thresholds'][name]:>11.3f}{flag}")
     if record["cam"]:
-        print(f"  CAM ({record['top']}): {record['cam']}")
+        print(f"  heat map ({cam_finding}): {record['cam']}")
     print()
 
 

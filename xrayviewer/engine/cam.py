@@ -6,12 +6,17 @@ with respect to ``maps`` is ``W[c] / (h·w)`` everywhere, so Grad-CAM at that la
 no backward needed (:func:`linear_cams`). Other heads get true Grad-CAM (:func:`gradcam_from_maps`); it only
 back-propagates through the pooling and the head, because the gradient at ``maps`` does not depend on the
 backbone. Maps are returned at feature resolution; :func:`cam_to_image` puts one on the source pixel grid.
+
+Which finding a heat map explains (:func:`explained_finding`), how strongly it is drawn
+(:func:`heat_strength`, :func:`drawn_faint`) and the picture itself (:func:`compose_overlay`) are decided
+here once, for the viewer, ``xrayviewer predict --cam-dir`` and the training report alike.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -20,6 +25,11 @@ from matplotlib import colormaps
 from torch import nn
 
 from xrayviewer.engine.preprocess import Geometry
+
+if TYPE_CHECKING:  # engine.predictor imports this module
+    from xrayviewer.engine.predictor import Prediction
+
+COLORMAP = "jet"  # matplotlib colormap of every heat map (viewer, predict --cam-dir, training report)
 
 
 def linear_cams(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -54,6 +64,22 @@ def cam_to_image(cam: np.ndarray, geometry: Geometry) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def explained_finding(predictions: Sequence[Prediction]) -> tuple[str, str] | None:
+    """(model, finding) whose heat map is shown by default: the highest-scoring positive finding over all
+    predictions, else the top finding of the first one; None without predictions. A card's negative
+    classes ("normal") are not findings: never chosen."""
+    positives = [(p.scores[c], p.model, c) for p in predictions for c in p.positive
+                 if c not in p.negative_classes]
+    if positives:
+        _, model, finding = max(positives, key=lambda item: item[0])
+        return model, finding
+    if not predictions:
+        return None
+    first = predictions[0]
+    findings = [c for c in first.scores if c not in first.negative_classes]
+    return first.model, max(findings, key=first.scores.__getitem__)
+
+
 FAINTEST = 0.25  # heat_strength() floor: a map the user asks for stays visible
 
 
@@ -66,7 +92,29 @@ def heat_strength(score: float, threshold: float) -> float:
     return max(FAINTEST, score / threshold)
 
 
-def overlay_rgba(cam_on_source: np.ndarray, colormap: str = "jet", alpha: float = 0.5) -> np.ndarray:
+def finding_strength(prediction: Prediction, finding: str) -> float:
+    """:func:`heat_strength` of ``prediction``'s ``finding`` (no threshold on the card: full strength)."""
+    return heat_strength(float(prediction.scores[finding]), float(prediction.thresholds.get(finding, 0.0)))
+
+
+def drawn_faint(prediction: Prediction | None, finding: str) -> bool:
+    """True when the heat map of ``prediction``'s ``finding`` is drawn below full strength (it scores under
+    its threshold); False without a prediction or for a class it does not score."""
+    if prediction is None or finding not in prediction.scores:
+        return False
+    return finding_strength(prediction, finding) < 1.0
+
+
+def compose_overlay(
+    prediction: Prediction, finding: str, colormap: str = COLORMAP, alpha: float = 1.0
+) -> np.ndarray:
+    """uint8 RGBA (rows, cols, 4) on the source pixel grid: ``finding``'s CAM at :func:`finding_strength`,
+    coloured by ``colormap`` with opacity ``alpha`` × value. Raises ``KeyError`` without a CAM for it."""
+    heat = cam_to_image(prediction.cams[finding], prediction.geometry) * finding_strength(prediction, finding)
+    return overlay_rgba(heat, colormap, alpha)
+
+
+def overlay_rgba(cam_on_source: np.ndarray, colormap: str = COLORMAP, alpha: float = 0.5) -> np.ndarray:
     """uint8 RGBA (rows, cols, 4): the colormap of a [0, 1] map, opacity ``alpha`` × value (cold = clear)."""
     index = np.rint(np.clip(cam_on_source, 0.0, 1.0) * 255.0).astype(np.uint8)
     return _overlay_table(colormap, float(alpha))[index]

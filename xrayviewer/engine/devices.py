@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+AUTO_ORDER = "CUDA, then MPS, then CPU"  # what ``auto`` picks, in words (CLI help, viewer menu)
 
 
 def pick_device(preference: str = "auto") -> torch.device:

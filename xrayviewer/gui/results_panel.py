@@ -3,14 +3,15 @@ model's training population; one row per class with a probability bar, threshold
 card's limits), applicability warnings, status, disclaimer. A card's negative classes ("normal") are shown
 without wording and never counted as findings.
 
-State in (``show_busy``, ``show_prediction``, ``show_message``); it never computes anything itself.
+State in (``show_busy``, ``plan``, ``show_prediction``, ``show_warnings``, ``show_message``); which warnings
+are said where comes from the ``ReadingSession``: the panel only renders.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
@@ -25,6 +26,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from xrayviewer.engine.bundle import ModelCard
+    from xrayviewer.engine.predictor import Prediction
+    from xrayviewer.gui.session import SidebarWarnings
 
 DISCLAIMER = "Second opinion — not a diagnosis. The reading radiologist decides."
 POSITIVE_COLOUR = QColor("#e0793a")
@@ -58,7 +64,7 @@ def finding_wording(positive: bool) -> str:
     return "suggested" if positive else "not suggested"
 
 
-def score_text(prediction: Any, name: str) -> str:
+def score_text(prediction: Prediction, name: str) -> str:
     """A class's score and decision, e.g. "55% · suggested"; a negative class gets none ("normal 24%")."""
     score = f"{float(prediction.scores[name]):.0%}"
     if name in prediction.negative_classes:
@@ -66,20 +72,20 @@ def score_text(prediction: Any, name: str) -> str:
     return f"{score} · {finding_wording(name in prediction.positive)}"
 
 
-def display_order(prediction: Any) -> list[str]:
+def display_order(prediction: Prediction) -> list[str]:
     """The classes as listed: findings by descending score, then the negative classes."""
     negatives = set(prediction.negative_classes)
     return sorted(prediction.classes, key=lambda c: (c in negatives, -float(prediction.scores[c])))
 
 
-def card_tooltip(card: Any) -> str:
+def card_tooltip(card: ModelCard | None) -> str:
     """Model card summary for the sidebar's tooltip: data, metrics, operating points, limits."""
     if card is None:
         return ""
     parts = [f"<b>{card.name}</b> v{card.version}: {card.summary()}"]
     if card.description:
         parts.append(card.description)
-    if getattr(card, "limitations", ""):
+    if card.limitations:
         parts.append(f"<b>Limits:</b> {card.limitations}")
     if card.training_data:
         parts.append("<b>Data:</b> " + "; ".join(f"{k}: {v}" for k, v in card.training_data.items()))
@@ -107,11 +113,11 @@ class ModelSection(QFrame):
     """One model bundle's part of the sidebar: header with its facts, finding rows, its card's limits,
     or its own error."""
 
-    def __init__(self, card: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, card: ModelCard, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("modelSection")
         self.name = card.name
-        self.prediction: Any = None
+        self.prediction: Prediction | None = None
         self.population_warnings: tuple[str, ...] = ()
         self.answered = False  # findings or an error are shown
         self.header = QLabel(f"<b>{html.escape(card.name)}</b> v{html.escape(str(card.version))}")
@@ -139,7 +145,7 @@ class ModelSection(QFrame):
         self.error.setObjectName("modelError")
         self.error.setWordWrap(True)
         self.error.hide()
-        limitations = getattr(card, "limitations", "")
+        limitations = card.limitations
         self.limits = QLabel(f"Limits: {limitations}")
         self.limits.setObjectName("limits")
         self.limits.setWordWrap(True)
@@ -160,15 +166,14 @@ class ModelSection(QFrame):
         self.setToolTip(card_tooltip(card))
         self.rows: dict[str, tuple[QLabel, ProbabilityBar, QLabel]] = {}
 
-    def set_population_warnings(self, warnings: Sequence[str], shown_above: Sequence[str] = ()) -> None:
-        """Where the film is outside this model's training population (``engine.applicability``); those in
-        ``shown_above`` (said once above the sections) are kept but not repeated here."""
-        self.population_warnings = tuple(warnings)
-        own = [w for w in warnings if w not in shown_above]
+    def set_population_warnings(self, given: Sequence[str], own: Sequence[str]) -> None:
+        """Where the film is outside this model's training population (``engine.applicability``): all it
+        ``given`` are kept, its ``own`` (those not said once above the sections) are shown here."""
+        self.population_warnings = tuple(given)
         self.population.setText("\n".join(own))
         self.population.setVisible(bool(own))
 
-    def show_prediction(self, prediction: Any) -> None:
+    def show_prediction(self, prediction: Prediction) -> None:
         """One row per class, findings first, highest score first; device, backend and time in the header."""
         self.prediction, self.answered = prediction, True
         self.busy.hide()
@@ -189,7 +194,8 @@ class ModelSection(QFrame):
             self.rows[name] = (label, bar, verdict)
         total_ms = float(prediction.timings.get("total", 0.0))
         self.facts.setText(f"{prediction.device} · {total_ms:.0f} ms")
-        self.facts.setToolTip(f"{prediction.backend} on {prediction.device}; preprocess + forward + CAM")
+        where = f"{prediction.backend} on {prediction.device}"
+        self.facts.setToolTip(f"{where}; preprocessing + forward + heat maps")
 
     def show_error(self, message: str) -> None:
         """This model gave no findings: say why in its place."""
@@ -242,14 +248,10 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.scroll, 1)
         layout.addWidget(self.disclaimer)
         self.sections: dict[str, ModelSection] = {}
-        self._film_warnings: tuple[str, ...] = ()
-        self._given: dict[str, tuple[str, ...]] = {}  # model → its population warnings for the image
-        self._shared: dict[tuple[str, ...], list[str]] = {}  # models → population warnings they all give
 
     def _clear(self) -> None:
         for name in list(self.sections):
             self.remove_model(name)
-        self._film_warnings, self._given, self._shared = (), {}, {}
         self.warnings.hide()
 
     def show_busy(self, text: str = "Analysing the image…") -> None:
@@ -264,51 +266,29 @@ class ResultsPanel(QWidget):
         self.busy.hide()
         self.status.setText(text)
 
-    def set_warnings(self, warnings: Sequence[str]) -> None:
-        """Applicability warnings for the image (e.g. a lateral view), shown above the findings."""
-        self._film_warnings = tuple(warnings)
-        self._show_warnings()
+    def show_warnings(self, warnings: SidebarWarnings) -> None:
+        """The applicability and shared population warnings above the sections, each section's own in it
+        (``ReadingSession.sidebar_warnings``)."""
+        self.warnings.setText("\n".join(warnings.above))
+        self.warnings.setVisible(bool(warnings.above))
+        for name, section in self.sections.items():
+            section.set_population_warnings(warnings.given.get(name, ()), warnings.own.get(name, ()))
 
-    def _show_warnings(self) -> None:
-        lines = list(self._film_warnings)
-        for models, warnings in self._shared.items():
-            who = "Every model" if len(models) == len(self.sections) else " and ".join(models)
-            lines += [f"{who}:", *(f"• {w}" for w in warnings)]
-        self.warnings.setText("\n".join(lines))
-        self.warnings.setVisible(bool(lines))
-
-    def plan(self, cards: Sequence[Any], population: Mapping[str, Sequence[str]] | None = None) -> None:
+    def plan(self, cards: Sequence[ModelCard]) -> None:
         """One section per card, in this order: new ones wait for their model, others keep their
-        findings, sections of models not listed go. ``population``: model name → its population
-        warnings for the image (``engine.applicability.population_warnings``); a warning that several
-        models give is said once, above the sections, with their names ("Every model" when all)."""
+        findings, sections of models not listed go."""
         names = [card.name for card in cards]
         for name in [n for n in self.sections if n not in names]:
             self.remove_model(name)
-        self._given = {name: tuple((population or {}).get(name, ())) for name in names}
         for index, card in enumerate(cards):
             if card.name not in self.sections:
                 self.sections[card.name] = ModelSection(card, self.scroll.widget())
             self.sections_box.insertWidget(index, self.sections[card.name])
         self.sections = {name: self.sections[name] for name in names}
-        self._share_warnings()
         self.busy.hide()
         self._update_status()
 
-    def _share_warnings(self) -> None:
-        """Say each population warning that several shown models give once, above the sections."""
-        self._shared = {}
-        names = list(self.sections)
-        for warning in dict.fromkeys(w for name in names for w in self._given.get(name, ())):
-            models = tuple(name for name in names if warning in self._given[name])
-            if len(models) > 1:
-                self._shared.setdefault(models, []).append(warning)
-        for name, section in self.sections.items():
-            above = [w for models, shared in self._shared.items() if name in models for w in shared]
-            section.set_population_warnings(self._given.get(name, ()), above)
-        self._show_warnings()
-
-    def show_prediction(self, name: str, prediction: Any) -> None:
+    def show_prediction(self, name: str, prediction: Prediction) -> None:
         """The findings of model ``name`` (planned before)."""
         if name in self.sections:
             self.sections[name].show_prediction(prediction)
@@ -326,10 +306,9 @@ class ResultsPanel(QWidget):
         if section is not None:
             self.sections_box.removeWidget(section)
             section.deleteLater()
-            self._share_warnings()
             self._update_status()
 
-    def predictions(self) -> list[Any]:
+    def predictions(self) -> list[Prediction]:
         """The Predictions shown, in section order."""
         return [s.prediction for s in self.sections.values() if s.prediction is not None]
 

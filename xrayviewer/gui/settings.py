@@ -1,5 +1,5 @@
-"""Persisted user settings (QSettings): window geometry, last folder, recent files, overlay, the models
-turned off, device."""
+"""Persisted user settings (QSettings): window geometry, last folder, recent files, heat-map opacity, the
+models turned off, device."""
 
 from __future__ import annotations
 
@@ -7,8 +7,25 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from xrayviewer.engine.devices import DEVICE_CHOICES
+
 MAX_RECENT = 10
-DEVICES = ("auto", "cpu", "cuda")
+
+
+class _SavedBytes:
+    """A ``QByteArray`` setting such as Qt's saved window geometry: None until one is saved."""
+
+    def __init__(self, key: str, doc: str) -> None:
+        self.key, self.__doc__ = key, doc
+
+    def __get__(self, settings: ViewerSettings | None, owner: type | None = None) -> QByteArray | None:
+        if settings is None:  # looked up on the class (help(), introspection): no value to give
+            return None
+        value = settings.store.value(self.key)
+        return value if isinstance(value, QByteArray) else None
+
+    def __set__(self, settings: ViewerSettings, value: QByteArray) -> None:
+        settings.store.setValue(self.key, value)
 
 
 class ViewerSettings:
@@ -30,25 +47,8 @@ class ViewerSettings:
         except (TypeError, ValueError):
             return default
 
-    @property
-    def geometry(self) -> QByteArray | None:
-        """Saved main-window geometry."""
-        value = self.store.value("window/geometry")
-        return value if isinstance(value, QByteArray) else None
-
-    @geometry.setter
-    def geometry(self, value: QByteArray) -> None:
-        self.store.setValue("window/geometry", value)
-
-    @property
-    def window_state(self) -> QByteArray | None:
-        """Saved dock layout."""
-        value = self.store.value("window/state")
-        return value if isinstance(value, QByteArray) else None
-
-    @window_state.setter
-    def window_state(self, value: QByteArray) -> None:
-        self.store.setValue("window/state", value)
+    geometry = _SavedBytes("window/geometry", "Saved main-window geometry.")
+    window_state = _SavedBytes("window/state", "Saved dock layout.")
 
     @property
     def last_folder(self) -> str:
@@ -70,12 +70,12 @@ class ViewerSettings:
         self.store.setValue("files/recent", recent[:MAX_RECENT])
 
     @property
-    def overlay_opacity(self) -> float:
-        """Heat-map opacity in [0, 1]."""
+    def heat_map_opacity(self) -> float:
+        """Heat-map opacity in [0, 1] (stored under its old key, ``overlay/opacity``)."""
         return min(max(self._get("overlay/opacity", 0.45, float), 0.0), 1.0)
 
-    @overlay_opacity.setter
-    def overlay_opacity(self, value: float) -> None:
+    @heat_map_opacity.setter
+    def heat_map_opacity(self, value: float) -> None:
         self.store.setValue("overlay/opacity", float(value))
 
     @property
@@ -90,10 +90,10 @@ class ViewerSettings:
 
     @property
     def device(self) -> str:
-        """Inference device: auto (CUDA if present, else CPU), cpu or cuda."""
+        """Inference device: one of ``engine.devices.DEVICE_CHOICES`` ("auto" when unset or unknown)."""
         value = self._get("model/device", "auto", str)
-        return value if value in DEVICES else "auto"
+        return value if value in DEVICE_CHOICES else "auto"
 
     @device.setter
     def device(self, value: str) -> None:
-        self.store.setValue("model/device", value if value in DEVICES else "auto")
+        self.store.setValue("model/device", value if value in DEVICE_CHOICES else "auto")

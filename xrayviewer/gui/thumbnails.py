@@ -1,6 +1,6 @@
 """Folder strip: the images of an opened folder as thumbnails, stepped through with PgUp/PgDn.
 
-Thumbnails are decoded in the decoder process (``workers.process_pool``) and arrive as small uint8 arrays;
+Thumbnails are decoded in the decoder process (``decoding.process_pool``) and arrive as small uint8 arrays;
 the strip fills them in as they come, never blocking the UI.
 """
 
@@ -16,8 +16,8 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
+from xrayviewer.gui.decoding import process_pool
 from xrayviewer.gui.image_view import grey_qimage
-from xrayviewer.gui.workers import process_pool
 from xrayviewer.imaging import lut, open_image
 
 THUMB_SIDE = 112

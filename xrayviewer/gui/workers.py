@@ -1,38 +1,36 @@
-"""Background work off the UI thread: decode an image, run every enabled model, render Grad-CAM overlays.
+"""Background work off the UI thread: decode an image, run every enabled model, draw the heat map the
+session names.
 
-``ViewerWorker`` is a QObject moved to a QThread (see ``WorkerThread``); the UI sends it requests through
-queued signals and it answers with signals tagged by request id. Every request carries an id and the UI
-raises ``latest`` when the user opens another image: stale work is skipped here and stale answers are
-dropped by the UI, so a result never lands on the wrong image.
-
-Decoders such as OpenJPEG hold Python's GIL for the whole decode (~120 ms for a 2k×2k JPEG 2000), which
-would freeze the UI thread too; so files are decoded in a separate process and only the pixels come back.
+``ViewerWorker`` is a QObject moved to a QThread (see ``Background``); the UI sends it requests through
+queued signals and it answers with signals tagged by request id. The ids come from the ``ReadingSession``:
+work for any request but the session's latest is skipped here, and stale answers are dropped by the UI,
+so a result never lands on the wrong image. Files are decoded in a separate process (``gui.decoding``):
+decoders hold the GIL.
 """
 
 from __future__ import annotations
 
-import atexit
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
+from xrayviewer.gui.decoding import decode, warm_up_decoder
 from xrayviewer.gui.image_view import overlay_qimage, picture_qimage
+from xrayviewer.gui.session import STOPPED, HeatMap, ReadingSession
 from xrayviewer.gui.window_level import WindowLevelState, describe_levels
-from xrayviewer.imaging import lut, open_image
+from xrayviewer.imaging import lut
 from xrayviewer.imaging.errors import ImageError
 from xrayviewer.imaging.image import XRayImage
 
-CAM_COLORMAP = "jet"
+if TYPE_CHECKING:
+    from xrayviewer.engine.bundle import Bundle
+    from xrayviewer.engine.predictor import Prediction
+
 WARM_UP_DELAY_MS = 1000  # import torch and the engine this long after start-up unless an image is opened
 
 
@@ -50,7 +48,25 @@ class LoadedImage:
     levels: WindowLevelState
 
 
-def installed_bundles() -> list[Any]:
+class ImagePredictor(Protocol):
+    """What the worker needs of a predictor: the engine's ``Predictor`` (or a stand-in in tests)."""
+
+    def predict(self, image: XRayImage) -> Prediction:
+        """Scores, positives and CAMs of one image."""
+        ...
+
+
+# strings: the engine's types are imported only when the engine is (it loads torch)
+PredictorFactory = Callable[["Bundle", str], ImagePredictor]  # (bundle, device) -> its loaded predictor
+BundleLister = Callable[[], list["Bundle"]]  # installed bundles in search order, or ModelUnavailableError
+NO_MODEL = (
+    "No model installed: no second opinion is available. Install a model bundle "
+    "(see 'xrayviewer models') to get findings."
+)
+ALL_TURNED_OFF = "Every model is turned off in the Model menu: no findings computed."
+
+
+def installed_bundles() -> list[Bundle]:
     """The engine's installed ``Bundle``s in search-path order (see ``engine.bundle.find_bundles``)."""
     from xrayviewer.engine.bundle import BundleError, find_bundles
 
@@ -60,7 +76,7 @@ def installed_bundles() -> list[Any]:
         raise ModelUnavailableError(f"Model bundles could not be read: {exc}") from exc
 
 
-def load_predictor(bundle: Any, device: str = "auto") -> Any:
+def load_predictor(bundle: Bundle, device: str = "auto") -> ImagePredictor:
     """The engine's ``Predictor`` for ``bundle``, loaded (weights verified, warmed up) on this thread."""
     from xrayviewer.engine.bundle import BundleError
     from xrayviewer.engine.devices import usable_cpus
@@ -75,80 +91,18 @@ def load_predictor(bundle: Any, device: str = "auto") -> Any:
     return predictor
 
 
-def default_finding(predictions: Sequence[Any]) -> tuple[str, str] | None:
-    """(model, finding) whose heat map is shown first: the highest-scoring positive finding over all
-    predictions, else the top finding of the first one; None without predictions. A card's negative
-    classes ("normal") are not findings: never chosen."""
-    positives = [(p.scores[c], p.model, c) for p in predictions for c in p.positive
-                 if c not in p.negative_classes]
-    if positives:
-        _, model, finding = max(positives, key=lambda item: item[0])
-        return model, finding
-    if not predictions:
-        return None
-    first = predictions[0]
-    findings = [c for c in first.scores if c not in first.negative_classes]
-    return first.model, max(findings, key=first.scores.__getitem__)
-
-
-_pools: dict[str, ProcessPoolExecutor] = {}
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """Pool process initializer: end this process when the viewer is gone, even after a crash."""
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def process_pool(purpose: str = "decode") -> ProcessPoolExecutor:
-    """A one-process pool per purpose ("decode" for opened images, "thumbnails" for the folder strip),
-    started once and shared, so thumbnails never queue ahead of the image the user asked for."""
-    if purpose not in _pools:
-        _pools[purpose] = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
-            initargs=(os.getpid(),),
-        )
-        atexit.register(_pools[purpose].shutdown, wait=False, cancel_futures=True)
-    return _pools[purpose]
-
-
-def warm_up_decoder() -> None:
-    """Start the decoder process now so the first image opens without its start-up delay."""
-    process_pool().submit(int)
-
-
-def decode(path: str | Path) -> XRayImage:
-    """``imaging.open_image`` run in the decoder process; raises its ``ImageError`` subclasses."""
-    return process_pool().submit(open_image, str(path)).result()
-
-
 def prepare(path: str | Path, image: XRayImage) -> LoadedImage:
     """Default rendering and window/level state for a decoded image."""
     picture = picture_qimage(lut.to_uint8(lut.render(image)))
     return LoadedImage(Path(path), image, picture, describe_levels(image))
 
 
-PredictorFactory = Callable[[Any, str], Any]  # (engine Bundle, device) -> object with predict(image), card
-BundleLister = Callable[[], list[Any]]  # -> engine Bundles in display order; may raise ModelUnavailableError
-NO_MODEL = (
-    "No model installed: no second opinion is available. Install a model bundle "
-    "(see 'xrayviewer models') to get findings."
-)
-ALL_TURNED_OFF = "Every model is turned off in the Model menu: no findings computed."
-
-
 class ViewerWorker(QObject):
-    """Decodes, predicts and explains on its own thread; every answer carries the request id.
+    """Decodes, predicts and draws heat maps on its own thread; every answer carries the request id.
 
-    Every installed bundle not in ``disabled`` runs on each image, one after the other in the lister's
-    order; each answers on its own (``predictionReady`` or ``modelFailed``) as soon as it is done.
+    Every installed bundle not in ``disabled`` runs on each image, one after the other, strongest first
+    (``engine.bundle.by_strength``); each answers on its own (``predictionReady`` or ``modelFailed``) as
+    soon as it is done, and the heat map the session names is drawn as soon as it changes.
     """
 
     imageReady = Signal(int, object)  # request id, LoadedImage
@@ -159,30 +113,31 @@ class ViewerWorker(QObject):
     modelFailed = Signal(int, str, str)  # request id, bundle name, message: that bundle's error only
     predictionFailed = Signal(int, str)  # request id, why there are no findings at all (no model, refusal)
     inferenceFinished = Signal(int)  # request id: every bundle has answered
-    overlayReady = Signal(int, str, str, object)  # request id, bundle, finding, QImage on the source grid
-    legendReady = Signal(object)  # RGBA uint8 (1, 256, 4): the overlay colormap, low to high
+    heatMapReady = Signal(int, str, str, object)  # request id, bundle, finding, QImage on the source grid
+    legendReady = Signal(object)  # RGBA uint8 (1, 256, 4): the heat-map colormap, low to high
     engineReady = Signal()  # torch and the engine are imported (the models themselves load on first use)
 
     def __init__(
         self,
+        session: ReadingSession,
         predictor_factory: PredictorFactory = load_predictor,
         bundle_lister: BundleLister = installed_bundles,
     ) -> None:
         super().__init__()
-        self.latest = 0  # raised by the UI thread; work for older ids is skipped
         self.disabled: frozenset[str] = frozenset()  # set by the UI thread: bundles not to run
-        self.overlay_chosen = 0  # request id for which the user chose a heat map: no automatic one then
+        self._session = session  # read here for its latest request id and pinned heat map only
         self._factory, self._lister = predictor_factory, bundle_lister
         self._device = "auto"
-        self._predictors: dict[tuple[str, str, str], Any] = {}  # (name, version, weights sha256) -> predictor
-        self._request = 0  # the request the predictions below belong to
+        self._predictors: dict[tuple[str, str, str], ImagePredictor] = {}  # by (name, version, sha256)
+        # what heat maps are drawn from: the image of request ``_request`` and its predictions
+        self._request = 0
         self._image: XRayImage | None = None
-        self._predictions: dict[str, Any] = {}  # bundle name -> Prediction for ``_image``
-        self._auto_overlay: tuple[str, str] | None = None
+        self._predictions: dict[str, Prediction] = {}  # bundle name -> Prediction for ``_image``
+        self._automatic: HeatMap | None = None  # the last heat map drawn without the user asking
         self._legend_sent = False
 
     def _stale(self, request_id: int) -> bool:
-        return request_id != self.latest
+        return request_id != self._session.request
 
     @Slot()
     def warm_up(self) -> None:
@@ -225,7 +180,7 @@ class ViewerWorker(QObject):
         self.imageReady.emit(request_id, loaded)
         self.predict(request_id, image, None)
 
-    def _predictor(self, bundle: Any) -> Any:
+    def _predictor(self, bundle: Bundle) -> ImagePredictor:
         card = bundle.card
         key = (bundle.name, card.version, card.weights_sha256)
         if key not in self._predictors:
@@ -258,7 +213,7 @@ class ViewerWorker(QObject):
         installed = {(b.name, b.card.version, b.card.weights_sha256) for b in enabled}
         self._predictors = {k: v for k, v in self._predictors.items() if k in installed}
         if image is not self._image or only is None:
-            self._image, self._predictions, self._auto_overlay = image, {}, None
+            self._image, self._predictions, self._automatic = image, {}, None
         self._request = request_id
         self.inferenceStarted.emit(request_id, [b.card for b in enabled])
         for bundle in enabled:
@@ -279,38 +234,35 @@ class ViewerWorker(QObject):
                 continue
             self._predictions[bundle.name] = prediction
             self.predictionReady.emit(request_id, bundle.name, prediction, bundle.card)
-            self._update_default_overlay(request_id, enabled)
+            self._draw_automatic_heat_map(request_id, enabled)
         if not self._stale(request_id):
             self.inferenceFinished.emit(request_id)
 
-    def _update_default_overlay(self, request_id: int, order: list[Any]) -> None:
-        """Show the heat map of ``default_finding`` when it changed, unless the user chose one."""
-        if self.overlay_chosen == request_id:
-            return
-        shown = [self._predictions[b.name] for b in order if b.name in self._predictions]
-        choice = default_finding([p for p in shown if p.model not in self.disabled])
-        if choice is not None and choice != self._auto_overlay:
-            self._auto_overlay = choice
-            self.explain(request_id, *choice)
+    def _draw_automatic_heat_map(self, request_id: int, order: Sequence[Bundle]) -> None:
+        """Draw the heat map the session names for the predictions so far, when it changed."""
+        shown = [self._predictions[b.name] for b in order
+                 if b.name in self._predictions and b.name not in self.disabled]
+        choice = self._session.automatic_heat_map(request_id, shown)
+        if choice is not None and choice != self._automatic:
+            self._automatic = choice
+            self.draw_heat_map(request_id, *choice)
 
     @Slot(int, str, str)
-    def explain(self, request_id: int, model: str, finding: str) -> None:
-        """Render the CAM of ``model``'s ``finding`` for the current image as an RGBA overlay."""
+    def draw_heat_map(self, request_id: int, model: str, finding: str) -> None:
+        """Draw the heat map of ``model``'s ``finding`` for the current image (``engine.cam.compose_overlay``,
+        at the finding's strength)."""
         if request_id != self._request or self._stale(request_id) or self._image is None:
             return
-        from xrayviewer.engine.cam import cam_to_image, heat_strength, overlay_rgba
+        from xrayviewer.engine.cam import compose_overlay, overlay_rgba
 
         prediction = self._predictions.get(model)
-        cam = None if prediction is None else prediction.cams.get(finding)
-        if cam is None:
+        if prediction is None or finding not in prediction.cams:
             return
         try:
-            strength = heat_strength(prediction.scores[finding], prediction.thresholds.get(finding, 0.0))
-            heat = cam_to_image(cam, prediction.geometry) * strength
-            rgba = np.asarray(overlay_rgba(heat, CAM_COLORMAP, 1.0))
+            rgba = compose_overlay(prediction, finding)  # opacity is the view's: drawn at alpha 1
             if not self._legend_sent:
                 ramp = np.linspace(0.0, 1.0, 256, dtype=np.float32)[None, :]
-                self.legendReady.emit(np.asarray(overlay_rgba(ramp, CAM_COLORMAP, 1.0)))
+                self.legendReady.emit(overlay_rgba(ramp, alpha=1.0))
                 self._legend_sent = True
         except Exception as exc:
             self.modelFailed.emit(request_id, model, f"The heat map could not be drawn: {exc}")
@@ -319,76 +271,60 @@ class ViewerWorker(QObject):
             self.modelFailed.emit(request_id, model, "The heat map does not match the image size.")
             return
         if not self._stale(request_id):
-            self.overlayReady.emit(request_id, model, finding, overlay_qimage(rgba))
+            self.heatMapReady.emit(request_id, model, finding, overlay_qimage(rgba))
 
 
-class WorkerThread(QObject):
-    """Owns a ``ViewerWorker`` and the QThread it lives on; ``request_*`` are safe to call from the UI."""
+class Background(QObject):
+    """Owns a ``ViewerWorker`` and the QThread it lives on; ``request_*`` are safe to call from the UI
+    with request ids from the session (``ReadingSession.new_request``)."""
 
     _open = Signal(int, str)
     _predict = Signal(int, object, object)
-    _explain = Signal(int, str, str)
+    _draw = Signal(int, str, str)
     _configure = Signal(str)
     _warm_up = Signal()
 
     def __init__(
         self,
+        session: ReadingSession,
         predictor_factory: PredictorFactory = load_predictor,
         bundle_lister: BundleLister = installed_bundles,
-        parent=None,
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("xrayviewer-worker")
-        self.worker = ViewerWorker(predictor_factory, bundle_lister)
-        self.worker.moveToThread(self.thread)
+        self._session = session
+        self.qthread = QThread()
+        self.qthread.setObjectName("xrayviewer-worker")
+        self.worker = ViewerWorker(session, predictor_factory, bundle_lister)
+        self.worker.moveToThread(self.qthread)
         self._open.connect(self.worker.open_path)
         self._predict.connect(self.worker.predict)
-        self._explain.connect(self.worker.explain)
+        self._draw.connect(self.worker.draw_heat_map)
         self._configure.connect(self.worker.configure)
         self._warm_up.connect(self.worker.warm_up)
-        self._next_id = 0
         warm_up_decoder()
-        self.thread.start()
+        self.qthread.start()
         QTimer.singleShot(WARM_UP_DELAY_MS, self._warm_up_if_idle)
 
     def _warm_up_if_idle(self) -> None:
         # an image asked for at start-up goes first: it imports the engine itself, right after it is shown
-        if self._next_id == 0:
+        if self._session.request == 0:
             self._warm_up.emit()
 
-    def _new_id(self) -> int:
-        self._next_id += 1
-        self.worker.latest = self._next_id
-        return self._next_id
-
-    def request_open(self, path: str | Path) -> int:
-        """Queue opening ``path``; returns its request id (older requests become stale)."""
-        request_id = self._new_id()
+    def request_open(self, request_id: int, path: str | Path) -> None:
+        """Queue opening ``path`` (then running the models on it)."""
         self._open.emit(request_id, str(path))
-        return request_id
 
     def request_prediction(
-        self, image: XRayImage, only: Sequence[str] | None = None, keep_overlay: bool = False
-    ) -> int:
+        self, request_id: int, image: XRayImage, only: Sequence[str] | None = None
+    ) -> None:
         """Queue running the models on an already open image (only the bundles named in ``only``, keeping
-        the other results; ``keep_overlay``: no automatic heat-map change); returns its request id."""
-        request_id = self._new_id()
-        if keep_overlay:
-            self.worker.overlay_chosen = request_id
+        the other results)."""
         self._predict.emit(request_id, image, None if only is None else list(only))
-        return request_id
 
-    def resume(self, request_id: int) -> None:
-        """Make an earlier request current again (the one after it failed and is forgotten)."""
-        self.worker.latest = request_id
-
-    def request_overlay(self, request_id: int, model: str, finding: str, chosen: bool = True) -> None:
-        """Queue rendering the overlay of ``model``'s ``finding`` for request ``request_id``; ``chosen``
-        (by the user) stops automatic heat-map changes for that request."""
-        if chosen:
-            self.worker.overlay_chosen = request_id
-        self._explain.emit(request_id, model, finding)
+    def request_heat_map(self, request_id: int, model: str, finding: str) -> None:
+        """Queue drawing the heat map of ``model``'s ``finding`` for request ``request_id``."""
+        self._draw.emit(request_id, model, finding)
 
     def set_disabled(self, names: Sequence[str]) -> None:
         """Bundles not to run from now on (a run in progress skips them too)."""
@@ -399,7 +335,7 @@ class WorkerThread(QObject):
         self._configure.emit(device)
 
     def stop(self) -> None:
-        """Mark everything stale, let the current step finish and stop the thread."""
-        self.worker.latest = -1
-        self.thread.quit()
-        self.thread.wait()
+        """Make every request stale, let the current step finish and stop the thread."""
+        self._session.request = STOPPED
+        self.qthread.quit()
+        self.qthread.wait()

@@ -324,9 +324,10 @@ def measure(scores: np.ndarray, ratio: np.ndarray, items: list[Item], thresholds
     kinds = {}
     for kind in [CHEST, *KINDS]:
         rows = test & np.array([i.kind == kind for i in items])
-        share = passed[rows].mean() if kind == CHEST else 1 - passed[rows].mean()
+        kept = float(passed[rows].mean()) if rows.any() else None
+        share = kept if kind == CHEST or kept is None else 1 - kept
         key = "passed" if kind == CHEST else "refused"
-        kinds[kind] = {"n": int(rows.sum()), key: round(float(share), 4)}
+        kinds[kind] = {"n": int(rows.sum()), key: None if share is None else round(share, 4)}
     chest_rows = test & np.array([i.kind == CHEST for i in items])
     by_group = {}
     for dataset in sorted({i.dataset for i in items if i.kind == CHEST}):
@@ -445,7 +446,8 @@ def write_gate_report(run_dir: Path, measured: dict, items: list[Item], scores: 
     out.write("# Applicability gate: test split\n\n| image kind | n | passed / refused |\n|---|---:|---:|\n")
     for kind, row in measured["kinds"].items():
         value = row.get("passed", row.get("refused"))
-        out.write(f"| {kind} | {row['n']} | {'passed' if kind == CHEST else 'refused'} {value:.1%} |\n")
+        shown = "–" if value is None else f"{'passed' if kind == CHEST else 'refused'} {value:.1%}"
+        out.write(f"| {kind} | {row['n']} | {shown} |\n")
     out.write("\n| films (test) | n | passed | called adult |\n|---|---:|---:|---:|\n")
     for group, row in measured["by_group"].items():
         adult = "–" if row["called_adult"] is None else f"{row['called_adult']:.1%}"

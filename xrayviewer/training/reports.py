@@ -98,9 +98,9 @@ def plot_confusion(
 
 
 def plot_cam_grid(bundle: Bundle, paths: list[Path], truth: list[str], path: Path) -> None:
-    """Test images with the top class's CAM overlaid, the score and the true label (uses the Predictor,
-    i.e. exactly what the viewer will show)."""
-    from xrayviewer.engine.cam import blend, cam_to_image, overlay_rgba
+    """Test images with the heat map the viewer shows first (``engine.cam.explained_finding``, at its
+    strength), its score and the true label (uses the Predictor, i.e. exactly what the viewer will show)."""
+    from xrayviewer.engine.cam import blend, compose_overlay, explained_finding
     from xrayviewer.engine.predictor import Predictor
     from xrayviewer.imaging.lut import render
 
@@ -114,10 +114,12 @@ def plot_cam_grid(bundle: Bundle, paths: list[Path], truth: list[str], path: Pat
         if result.prediction is None or result.image is None:
             continue
         pred = result.prediction
-        cam = cam_to_image(pred.cams[pred.top], pred.geometry)
-        ax.imshow(blend(render(result.image), overlay_rgba(cam, alpha=0.45)))
-        call = "positive" if pred.top in pred.positive else "below threshold"
-        ax.set_title(f"{pred.top} {pred.scores[pred.top]:.2f} ({call})\ntrue: {label}", fontsize=8)
+        choice = explained_finding([pred])
+        assert choice is not None  # one prediction always explains a finding
+        finding = choice[1]
+        ax.imshow(blend(render(result.image), compose_overlay(pred, finding, alpha=0.45)))
+        call = "positive" if finding in pred.positive else "below threshold"
+        ax.set_title(f"{finding} {pred.scores[finding]:.2f} ({call})\ntrue: {label}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

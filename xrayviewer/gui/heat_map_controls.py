@@ -1,13 +1,14 @@
-"""Grad-CAM controls: show/hide, opacity, which finding to explain, and the colour legend.
+"""Heat-map controls: show/hide, opacity, which finding the heat map explains, and the colour legend.
 
 State in (``set_findings``, ``set_legend``), signals out (``visibilityChanged``, ``opacityChanged``,
-``findingChosen``). Findings are (model bundle, finding) pairs: several models may run on one image.
+``findingChosen``). Findings are (model bundle, finding) pairs: several models may run on one image. Which
+one is selected, and whether the map is faint, is decided elsewhere (``gui.session``, ``engine.cam``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
@@ -25,6 +26,9 @@ from PySide6.QtWidgets import (
 
 from xrayviewer.gui.image_view import rgba_qimage
 
+if TYPE_CHECKING:
+    from xrayviewer.engine.predictor import Prediction
+
 
 def finding_label(model: str, finding: str) -> str:
     """How a model's finding is named in the combo: "model: finding", or just the finding when the model is
@@ -32,23 +36,22 @@ def finding_label(model: str, finding: str) -> str:
     return finding if model.casefold() == finding.casefold() else f"{model}: {finding}"
 
 
-def faint_note(prediction: Any, finding: str) -> str:
-    """Why the heat map of ``prediction``'s ``finding`` is drawn faint (``engine.cam.heat_strength``); ""
+def faint_note(prediction: Prediction | None, finding: str) -> str:
+    """Why the heat map of ``prediction``'s ``finding`` is drawn faint (``engine.cam.drawn_faint``); ""
     when it is drawn at full strength."""
-    if prediction is None or finding not in prediction.scores:
-        return ""
-    from xrayviewer.engine.cam import heat_strength  # already loaded by the worker that drew the map
+    from xrayviewer.engine.cam import drawn_faint  # engine.cam loads torch: already loaded by the worker
 
-    score, threshold = float(prediction.scores[finding]), float(prediction.thresholds.get(finding, 0.0))
-    if heat_strength(score, threshold) >= 1.0:
+    if not drawn_faint(prediction, finding):
         return ""
+    assert prediction is not None
+    score, threshold = float(prediction.scores[finding]), float(prediction.thresholds.get(finding, 0.0))
     return (
         f"{finding_label(prediction.model, finding)} scores {score:.0%}, below its threshold "
         f"{threshold:.0%}: the heat map is drawn faint."
     )
 
 
-class CamControls(QWidget):
+class HeatMapControls(QWidget):
     """Heat-map toggle, opacity slider, finding selector and legend."""
 
     visibilityChanged = Signal(bool)
@@ -57,10 +60,10 @@ class CamControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("camControls")
+        self.setObjectName("heatMapControls")
         self.toggle = QPushButton("Show heat map")
         self.toggle.setCheckable(True)
-        self.toggle.setToolTip("Grad-CAM: where the model looked for the chosen finding (C)")
+        self.toggle.setToolTip("Heat map (Grad-CAM): where the model looked for the chosen finding (C)")
         self.toggle.toggled.connect(self._toggled)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
@@ -74,11 +77,11 @@ class CamControls(QWidget):
         self.finding.setMinimumContentsLength(12)  # long names do not widen the dock
         self.finding.activated.connect(lambda i: self.findingChosen.emit(*self.finding.itemData(i)))
         self.note = QLabel()
-        self.note.setObjectName("camNote")
+        self.note.setObjectName("heatMapNote")
         self.note.setWordWrap(True)
         self.note.hide()
         self.legend = QLabel()
-        self.legend.setObjectName("camLegend")
+        self.legend.setObjectName("heatMapLegend")
         self.legend.setMinimumHeight(12)
         self.legend.setScaledContents(True)
         legend_row = QHBoxLayout()
