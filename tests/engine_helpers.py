@@ -8,16 +8,20 @@ DenseNet saturates every score, and a merely re-normalised one barely moves).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.numpy import save_file
 
-from xrayviewer.engine.bundle import Bundle, ModelCard, save_bundle
+from xrayviewer.engine.bundle import Bundle, ModelCard, load_model, save_bundle, sha256_of, write_card
+from xrayviewer.engine.gate import ADULT, CHEST, OOD_FILE
 from xrayviewer.engine.models import build_model
 from xrayviewer.engine.predictor import Prediction
 from xrayviewer.engine.preprocess import Geometry, PreprocessRecipe
+from xrayviewer.training.gate_negatives import KINDS
 
 
 def make_bundle(
@@ -115,3 +119,26 @@ def make_card(name: str, classes: tuple[str, ...] | None = None, **fields: Any) 
         threshold_method="fixed",
         **fields,
     )
+
+
+GATE_CLASSES = [CHEST, *KINDS, ADULT]
+
+
+def gate_bundle(folder: Path, offsets: dict[str, float], spread: float = 1e-6, name: str = "gate") -> Bundle:
+    """A tiny gate whose scores are pinned by logit offsets (every kind not named scores low); ``spread``
+    scales the feature precision (tiny: every image is near the training films; large: every image is far)."""
+    rng = np.random.default_rng(0)
+    inputs = [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(4)]
+    bundle = make_bundle(folder / name, inputs, arch="tiny-densenet", classes=tuple(GATE_CLASSES),
+                         recipe=PreprocessRecipe(size=64), card_fields={"role": "gate"})
+    model = load_model(bundle)
+    with torch.no_grad():  # scores that do not depend on the image: logit = the offset (or -20)
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([offsets.get(c, -20.0) for c in GATE_CLASSES]))
+    bundle = save_bundle(bundle.path, model, bundle.card)
+    channels = 8 * 2 + 16  # tiny-densenet: its pooled feature width (checked below by the gate itself)
+    path = bundle.path / OOD_FILE
+    precision = np.eye(channels, dtype=np.float32) * spread
+    save_file({"mean": np.zeros(channels, np.float32), "precision": precision}, str(path))
+    section = {"ood_threshold": 1.0, "ood_file": OOD_FILE, "ood_sha256": sha256_of(path)}
+    return write_card(bundle.path, replace(bundle.card, gate=section))

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import torch
-from engine_helpers import make_bundle
+from engine_helpers import gate_bundle, make_bundle
 from imaging_dicoms import dataset, ramp, write
-from safetensors.numpy import save_file
 
 from xrayviewer.engine.applicability import (
     check_applicability,
@@ -24,11 +21,7 @@ from xrayviewer.engine.applicability import (
 from xrayviewer.engine.bundle import (
     BundleError,
     ModelCard,
-    load_model,
     read_bundle,
-    save_bundle,
-    sha256_of,
-    write_card,
 )
 from xrayviewer.engine.gate import ADULT, CHEST, KIND_REASONS, OOD_FILE, UNLIKE_ANY, Gate, find_gate
 from xrayviewer.engine.preprocess import PreprocessRecipe
@@ -37,26 +30,6 @@ from xrayviewer.imaging.image import Window, XRayImage
 from xrayviewer.training.gate_negatives import KINDS
 
 CLASSES = [CHEST, *KINDS, ADULT]
-
-
-def gate_bundle(folder: Path, offsets: dict[str, float], spread: float = 1e-6, name: str = "gate"):
-    """A tiny gate whose scores are pinned by logit offsets (every kind not named scores low); ``spread``
-    scales the feature precision (tiny: every image is near the training films; large: every image is far)."""
-    rng = np.random.default_rng(0)
-    inputs = [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(4)]
-    bundle = make_bundle(folder / name, inputs, arch="tiny-densenet", classes=tuple(CLASSES),
-                         recipe=PreprocessRecipe(size=64), card_fields={"role": "gate"})
-    model = load_model(bundle)
-    with torch.no_grad():  # scores that do not depend on the image: logit = the offset (or -20)
-        model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([offsets.get(c, -20.0) for c in CLASSES]))
-    bundle = save_bundle(bundle.path, model, bundle.card)
-    channels = 8 * 2 + 16  # tiny-densenet: its pooled feature width (checked below by the gate itself)
-    path = bundle.path / OOD_FILE
-    precision = np.eye(channels, dtype=np.float32) * spread
-    save_file({"mean": np.zeros(channels, np.float32), "precision": precision}, str(path))
-    section = {"ood_threshold": 1.0, "ood_file": OOD_FILE, "ood_sha256": sha256_of(path)}
-    return write_card(bundle.path, replace(bundle.card, gate=section))
 
 
 def chest_like(rows: int = 200, cols: int = 180) -> XRayImage:
