@@ -47,7 +47,7 @@ from xrayviewer.engine.bundle import (
 from xrayviewer.engine.devices import hardware_description, pick_device
 from xrayviewer.engine.gate import ADULT, CHEST, KIND_REASONS, OOD_FILE, Gate
 from xrayviewer.engine.preprocess import preprocess
-from xrayviewer.imaging import ImageError, open_image
+from xrayviewer.imaging import ImageError, XRayImage, open_image
 from xrayviewer.imaging.lut import render, to_uint8
 from xrayviewer.imaging.raster import read_raster
 from xrayviewer.training.cache import preload
@@ -128,7 +128,7 @@ def negative_items(config: GateConfig, films: list[Item]) -> list[Item]:
     return [Item(folder / r["file"], r["split"], r["kind"], dataset="negatives") for r in rows]
 
 
-def reencoded(path: Path, rng: np.random.Generator) -> tuple[Any, str]:
+def reencoded(path: Path, rng: np.random.Generator) -> tuple[XRayImage, str]:
     """A copy of a film as another site might store it: resized (long side 64-1024 px, log-uniform; sometimes
     squashed square), saved as JPEG (quality 20-95) or PNG, read back through ``imaging``."""
     picture = to_uint8(render(open_image(path)))

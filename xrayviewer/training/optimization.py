@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import nn
@@ -109,7 +108,11 @@ def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
     return factor * (o.unfreeze_lr_factor if phase2 else 1.0)
 
 
-def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
+Scheduler = torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int,
+                   ) -> Scheduler | None:
     """LambdaLR stepped per batch (cosine), ReduceLROnPlateau stepped per epoch (plateau), or None."""
     if config.optim.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
