@@ -13,7 +13,7 @@ from PySide6.QtCore import QSettings
 from xrayviewer.engine.predictor import Predictor
 from xrayviewer.engine.preprocess import PreprocessRecipe
 from xrayviewer.gui.main_window import MainWindow
-from xrayviewer.gui.workers import installed_bundles
+from xrayviewer.gui.workers import installed_bundles, installed_gate, load_gate
 
 CHEST_DICOM = "siim_cr_chest_pa_jpegbaseline.dcm"  # 1024×1024 MONOCHROME2
 BIG_DICOM = "nema_rg1_cr_chest_mono1_j2k_lossy.dcm"  # 1955×1841 MONOCHROME1 15-bit
@@ -61,12 +61,15 @@ class RecordingPredictor:
         return prediction
 
 
-def make_window(qtbot, tmp_path: Path, factory, bundles=None) -> MainWindow:
+def make_window(qtbot, tmp_path: Path, factory, bundles=None, gate=None) -> MainWindow:
     """A shown main window with settings in an INI file under ``tmp_path``; ``bundles``: the installed
-    bundles it sees (None: the real lookup)."""
+    bundles it sees (None: the real lookup, of the gate too); ``gate``: the installed gate bundle (None:
+    none, unless the lookup is real)."""
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     lister = installed_bundles if bundles is None else lambda: list(bundles)
-    window = MainWindow(settings, factory, lister)
+    real = bundles is None and gate is None
+    gate_loader = installed_gate if real else lambda device: load_gate(gate, "cpu")
+    window = MainWindow(settings, factory, lister, gate_loader)
     qtbot.addWidget(window)
     window.resize(1200, 800)
     window.show()
