@@ -109,6 +109,9 @@ def test_a_refused_film_shows_the_reason_and_is_scored_only_when_asked(qtbot, tm
     assert refused(qtbot, window, films[1]) == PHOTOGRAPH  # the next film starts refused again
     assert not results.sections and results.refused_note.isHidden()
     assert all(len(p.scored) == 1 for p in predictors.values())
+    for name in ("peds", "adult"):  # every model turned off: the refusal and its button stay
+        window.set_model_enabled(name, False)
+    assert results.status.text() == PHOTOGRAPH and results.score_anyway.isVisible()
 
 
 def test_a_header_body_part_other_than_chest_is_refused_and_scored_from_the_keyboard(
@@ -127,6 +130,7 @@ def test_a_header_body_part_other_than_chest_is_refused_and_scored_from_the_keyb
     assert results.refused_note.text() == ("Scored although refused: not a chest radiograph (body part "
                                            "KNEE). These findings may mean nothing.")
     assert list(results.sections) == ["peds", "adult"] and results.sections["adult"].rows
+    assert results.unchecked.isHidden()  # scored anyway, but the header rule did check it
 
 
 def test_a_pediatric_model_is_folded_on_an_adult_film_and_unfolds_on_request(qtbot, tmp_path, bundles,
@@ -169,6 +173,8 @@ def test_a_pediatric_model_is_folded_on_an_adult_film_and_unfolds_on_request(qtb
         f"  pneumonia: {score:.0%}",
     ]
 
+    assert peds.header.focusPolicy() == Qt.FocusPolicy.StrongFocus  # reached by Tab
+    assert adult.header.focusPolicy() == Qt.FocusPolicy.NoFocus  # nothing to fold: out of the tab order
     peds.header.setFocus()
     qtbot.keyClick(peds.header, Qt.Key.Key_Return)  # fold back from the keyboard
     assert peds.folded and peds.grid_box.isHidden()

@@ -188,7 +188,7 @@ def test_a_refused_film_shows_its_refusal_until_scored_anyway_for_that_film_only
     assert session.refused and session.sidebar_warnings().scored_anyway == ""
 
 
-def test_nothing_checked_the_film_is_said_once_unless_it_is_refused():
+def test_nothing_checked_the_film_is_said_once_unless_it_was_refused():
     session = ReadingSession()
     shown(session)
     session.checked(Applicability(warnings=(LATERAL,)), (NO_GATE,))
@@ -197,9 +197,9 @@ def test_nothing_checked_the_film_is_said_once_unless_it_is_refused():
     assert warnings.unchecked == (NO_GATE,) and warnings.above == (LATERAL,)  # once, not per model
     session.checked(Applicability(refusal="Not a chest radiograph (body part KNEE): no findings computed."),
                     (NO_GATE,))
-    assert session.sidebar_warnings().unchecked == ()  # the refusal says more
+    assert session.sidebar_warnings().unchecked == ()  # the rules checked it, and refused it
     session.score_anyway()
-    assert session.sidebar_warnings().unchecked == (NO_GATE,)
+    assert session.sidebar_warnings().unchecked == ()  # scored anyway: still checked, still refused
 
 
 def test_models_outside_the_films_age_group_come_from_the_header_else_the_gates_estimate():

@@ -424,8 +424,8 @@ class MainWindow(QMainWindow):
         (disabled.discard if enabled else disabled.add)(name)
         self.settings.disabled_models = sorted(disabled)
         self.background.set_disabled(disabled)
-        if session.loaded is None or session.request != session.shown_request:
-            return  # nothing shown, or an image is being opened: its run already follows the new choice
+        if session.loaded is None or session.request != session.shown_request or session.refused:
+            return  # nothing shown, an image being opened or a refusal: the next run follows the choice
         if enabled:
             self._rerun([name, *session.unanswered()])
             return

@@ -329,6 +329,8 @@ class ResultsPanel(QWidget):
                                      "the refusal stays noted above the findings.")
         self.score_anyway.clicked.connect(self.scoreAnywayRequested)
         self.score_anyway.hide()
+        self.score_anyway_hint = hidden_note("hint")
+        self.score_anyway_hint.setText("For this film only; the refusal stays noted above the findings.")
         self.refused_note = hidden_note("scoredAnyway")
         self.unchecked = hidden_note("unchecked")
         self.busy = QProgressBar()
@@ -357,6 +359,7 @@ class ResultsPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.status)
         layout.addWidget(self.score_anyway, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.score_anyway_hint)
         layout.addWidget(self.busy)
         layout.addWidget(self.refused_note)
         layout.addWidget(self.unchecked)
@@ -368,9 +371,9 @@ class ResultsPanel(QWidget):
     def _clear(self) -> None:
         for name in list(self.sections):
             self.remove_model(name)
-        for label in (self.warnings, self.refused_note, self.unchecked):
-            label.hide()
-        self.score_anyway.hide()
+        for widget in (self.warnings, self.refused_note, self.unchecked, self.score_anyway,
+                       self.score_anyway_hint):
+            widget.hide()
 
     def show_busy(self, text: str = "Analysing the image…") -> None:
         """An image is being opened or analysed: busy indicator, no stale findings."""
@@ -389,6 +392,7 @@ class ResultsPanel(QWidget):
         that scores it anyway."""
         self.show_message(text)
         self.score_anyway.show()
+        self.score_anyway_hint.show()
 
     def show_warnings(self, warnings: SidebarWarnings) -> None:
         """The applicability and shared population warnings above the sections, each section's own in it

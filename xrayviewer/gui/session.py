@@ -274,7 +274,9 @@ class ReadingSession:
         for name, warnings in given.items():
             said = {w for models, common in shared.items() if name in models for w in common}
             own[name] = tuple(w for w in warnings if w not in said)
-        unchecked = () if self.refused else self.unchecked  # a refusal says more than "nothing checked it"
+        # a refused film was checked, by the rules if not by a gate: "nothing checked it" would be wrong
+        refused = self.applicability is not None and self.applicability.refused
+        unchecked = () if refused else self.unchecked
         return SidebarWarnings(tuple(above), given, own, self.scored_anyway_note(), unchecked)
 
 
