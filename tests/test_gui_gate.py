@@ -18,7 +18,7 @@ from xrayviewer.engine.applicability import NO_GATE
 from xrayviewer.engine.cam import explained_finding
 from xrayviewer.engine.gate import ADULT, CHEST, KIND_REASONS, OOD_FILE
 from xrayviewer.gui.main_window import MainWindow
-from xrayviewer.gui.results_panel import SCORE_ANYWAY
+from xrayviewer.gui.results_panel import MUTED_COLOUR, POSITIVE_COLOUR, SCORE_ANYWAY
 from xrayviewer.gui.workers import load_gate
 
 PHOTOGRAPH = f"Not a chest radiograph ({KIND_REASONS['photograph']}): no findings computed."
@@ -162,6 +162,9 @@ def test_a_pediatric_model_is_folded_on_an_adult_film_and_unfolds_on_request(qtb
     assert shown_verdicts(peds) == {"pneumonia": f"{score:.0%}"}
     _, bar, verdict = peds.rows["pneumonia"]
     assert verdict.objectName() == "outside" and bar.muted and not bar.positive
+    drawn = bar.grab().toImage()
+    colours = {drawn.pixelColor(x, y).name() for x in range(drawn.width()) for y in range(drawn.height())}
+    assert MUTED_COLOUR.name() in colours and POSITIVE_COLOUR.name() not in colours  # grey, never orange
     assert results.status.text().endswith("1 model outside the film's population, not counted")
     offered = [tuple(combo.itemData(i)) for i in range(combo.count())]
     assert ("peds", "pneumonia") in offered
@@ -230,3 +233,20 @@ def test_a_gate_is_loaded_once_off_the_ui_thread_and_a_broken_one_is_no_gate(qtb
         assert "does not match the sha256" in unchecked[1]
         assert list(window.results.sections) == ["peds", "adult"]  # the findings still run
     assert loads == [False]  # once, on the worker thread
+
+
+def test_a_gate_that_fails_on_a_film_leaves_it_unchecked_and_the_findings_still_run(qtbot, tmp_path, bundles,
+                                                                                    predictors, films):
+    class FailingGate:
+        def check(self, image):
+            raise RuntimeError("out of memory")
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings, lambda bundle, device: predictors[bundle.name],
+                        lambda: [bundles["peds"], bundles["adult"]], lambda device: FailingGate())
+    qtbot.addWidget(window)
+    window.show()
+    open_all(qtbot, window, films[0])
+    assert window.results.unchecked.text() == (
+        f"{NO_GATE}\nThe applicability gate failed on this image: out of memory")
+    assert list(window.predictions) == ["peds", "adult"]

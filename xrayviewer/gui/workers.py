@@ -248,6 +248,8 @@ class ViewerWorker(QObject):
                 self._gate = (self._gate_loader(self._device), "")
             except ModelUnavailableError as exc:
                 self._gate = (None, str(exc))
+            except Exception as exc:  # whatever breaks the gate must not keep the findings from running
+                self._gate = (None, f"The applicability gate could not be loaded: {exc}")
         return self._gate
 
     def _check(self, image: XRayImage) -> tuple[Applicability, tuple[str, ...]]:
