@@ -76,6 +76,14 @@ def make_window(qtbot, tmp_path: Path, factory, bundles=None, gate=None) -> Main
     return window
 
 
+def open_all(qtbot, window: MainWindow, path) -> None:
+    """Open ``path`` and wait until every model has answered and every section is on screen (Qt shows a
+    widget added to a shown layout an event loop turn later: a click before that lands elsewhere)."""
+    with qtbot.waitSignal(window.findingsComplete, timeout=WAIT_MS):
+        window.open_paths([str(path)])
+    qtbot.waitUntil(lambda: all(s.isVisible() for s in window.results.sections.values()), timeout=WAIT_MS)
+
+
 def picture_pixels(window: MainWindow) -> np.ndarray:
     """The grey values currently shown on the image item, as a (rows, cols) uint8 array."""
     image = (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import gate_bundle
-from gui_helpers import WAIT_MS, RecordingPredictor, make_tiny_bundle, make_window
+from gui_helpers import WAIT_MS, RecordingPredictor, make_tiny_bundle, make_window, open_all
 from imaging_dicoms import film_dicom
 from PySide6.QtCore import QSettings, Qt
 
@@ -65,11 +65,6 @@ def refused(qtbot, window, path):
         window.open_paths([str(path)])
     qtbot.waitUntil(lambda: window.results.score_anyway.isVisible(), timeout=WAIT_MS)
     return failed.args[1]
-
-
-def open_all(qtbot, window, path):
-    with qtbot.waitSignal(window.findingsComplete, timeout=WAIT_MS):
-        window.open_paths([str(path)])
 
 
 def shown(widget):

@@ -4,7 +4,7 @@ negative classes ("normal") are shown but never counted as findings nor chosen f
 from __future__ import annotations
 
 import pytest
-from gui_helpers import WAIT_MS, make_tiny_bundle, make_window
+from gui_helpers import WAIT_MS, make_tiny_bundle, make_window, open_all
 from imaging_dicoms import dataset, ramp, write
 from PySide6.QtCore import Qt
 
@@ -37,11 +37,6 @@ def torch_predictor(bundle, device):
 def film(tmp_path, name, view, age):
     pixels = ramp(160, 128, high=4095)
     return write(dataset(pixels, bits_stored=12, ViewPosition=view, PatientAge=age), tmp_path / name)
-
-
-def open_all(qtbot, window, path):
-    with qtbot.waitSignal(window.findingsComplete, timeout=WAIT_MS):
-        window.open_paths([str(path)])
 
 
 def test_each_section_warns_when_the_film_is_outside_its_training_population(qtbot, tmp_path, bundles):
