@@ -3,7 +3,9 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
 
 Shots: the viewer with a chest DICOM and the heat map (docs/screenshot-viewer.png), the window/level panel
-(docs/screenshot-window-level.png) and the findings sidebar (docs/screenshot-findings.png). Every
+(docs/screenshot-window-level.png), the findings sidebar as it opens on that film, an adult's: the pediatric
+models folded (docs/screenshot-population.png), then with one of them unfolded (docs/screenshot-findings.png),
+and a film the applicability check refuses, an extremity CR (docs/screenshot-gate-refused.png). Every
 installed model bundle runs, as in the viewer; without one, a random-weight DenseNet-121 built by
 benchmarks/ui_responsiveness.py stands in, and its name says so ("benchmark-random-densenet121"): its
 scores and heat maps mean nothing. To shoot with a bundle that is not installed, point
@@ -20,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-FILM = ROOT.parent / "shared" / "data" / "dicom" / "nema_rg1_cr_chest_mono1_j2k_lossy.dcm"
+FILM = ROOT.parent / "shared" / "data" / "dicom" / "nema_rg1_cr_chest_mono1_j2k_lossy.dcm"  # an adult's PA
+NOT_A_CHEST = ROOT.parent / "shared" / "data" / "dicom" / "nema_rg3_cr_extremity_mono1_j2k_lossless.dcm"
 SIZE = (1600, 1000)
 SHOT_WIDTH = 1280  # README width; keeps each PNG well under 1 MB
 
@@ -60,24 +63,37 @@ def main() -> int:
         window = MainWindow(settings)
         window.resize(*SIZE)
         window.show()
-        loop = QEventLoop()
-        window.findingsComplete.connect(loop.quit)  # every installed model has answered
-        window.background.worker.predictionFailed.connect(lambda _id, message: (print(message), loop.quit()))
-        QTimer.singleShot(180_000, loop.quit)
-        window.open_paths([str(FILM)])
-        loop.exec()
+
+        def open_and_wait(path: Path) -> None:
+            loop = QEventLoop()
+            done = [window.findingsComplete, window.background.worker.predictionFailed]
+            done[0].connect(loop.quit)  # every installed model has answered
+            done[1].connect(loop.quit)  # no findings: refused, or no model
+            QTimer.singleShot(180_000, loop.quit)
+            window.open_paths([str(path)])
+            loop.exec()
+            for signal in done:
+                signal.disconnect(loop.quit)
+            for _ in range(10):
+                app.processEvents()
+
+        def findings_height() -> int:
+            controls = window.heat_map_controls
+            return controls.mapTo(window.findings_dock, controls.rect().bottomLeft()).y() + 8
+
+        open_and_wait(FILM)
+        DOCS.mkdir(exist_ok=True)
+        save(window.findings_dock, "screenshot-population.png", height=findings_height())
         window.heat_map_controls.set_opacity(0.4)
         window.heat_map_controls.toggle.setChecked(True)
         for _ in range(10):
             app.processEvents()
-        DOCS.mkdir(exist_ok=True)
         save(window, "screenshot-viewer.png", SHOT_WIDTH)
-        controls = window.heat_map_controls
-        save(
-            window.findings_dock,
-            "screenshot-findings.png",
-            height=controls.mapTo(window.findings_dock, controls.rect().bottomLeft()).y() + 8,
-        )
+        if "pneumonia" in window.session.outside:  # the shipped pediatric model, unfolded as a user would
+            window.set_section_expanded("pneumonia", True)
+            for _ in range(10):
+                app.processEvents()
+        save(window.findings_dock, "screenshot-findings.png", height=findings_height())
         window.heat_map_controls.toggle.setChecked(False)
         names = [window.levels_panel.presets.itemText(i) for i in range(window.levels_panel.presets.count())]
         lung = next(i for i, name in enumerate(names) if name.startswith("Lung"))
@@ -92,6 +108,8 @@ def main() -> int:
             height=hint.mapTo(window.levels_dock, hint.rect().bottomLeft()).y() + 8,
         )
         save(window, "screenshot-viewer-lung-window.png", SHOT_WIDTH)
+        open_and_wait(NOT_A_CHEST)
+        save(window, "screenshot-gate-refused.png", SHOT_WIDTH)
         window.close()
     return 0
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import QSettings
 from xrayviewer.engine.predictor import Predictor
 from xrayviewer.engine.preprocess import PreprocessRecipe
 from xrayviewer.gui.main_window import MainWindow
-from xrayviewer.gui.workers import installed_bundles
+from xrayviewer.gui.workers import installed_bundles, installed_gate, load_gate
 
 CHEST_DICOM = "siim_cr_chest_pa_jpegbaseline.dcm"  # 1024×1024 MONOCHROME2
 BIG_DICOM = "nema_rg1_cr_chest_mono1_j2k_lossy.dcm"  # 1955×1841 MONOCHROME1 15-bit
@@ -61,16 +61,27 @@ class RecordingPredictor:
         return prediction
 
 
-def make_window(qtbot, tmp_path: Path, factory, bundles=None) -> MainWindow:
+def make_window(qtbot, tmp_path: Path, factory, bundles=None, gate=None) -> MainWindow:
     """A shown main window with settings in an INI file under ``tmp_path``; ``bundles``: the installed
-    bundles it sees (None: the real lookup)."""
+    bundles it sees (None: the real lookup, of the gate too); ``gate``: the installed gate bundle (None:
+    none, unless the lookup is real)."""
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     lister = installed_bundles if bundles is None else lambda: list(bundles)
-    window = MainWindow(settings, factory, lister)
+    real = bundles is None and gate is None
+    gate_loader = installed_gate if real else lambda device: load_gate(gate, "cpu")
+    window = MainWindow(settings, factory, lister, gate_loader)
     qtbot.addWidget(window)
     window.resize(1200, 800)
     window.show()
     return window
+
+
+def open_all(qtbot, window: MainWindow, path) -> None:
+    """Open ``path`` and wait until every model has answered and every section is on screen (Qt shows a
+    widget added to a shown layout an event loop turn later: a click before that lands elsewhere)."""
+    with qtbot.waitSignal(window.findingsComplete, timeout=WAIT_MS):
+        window.open_paths([str(path)])
+    qtbot.waitUntil(lambda: all(s.isVisible() for s in window.results.sections.values()), timeout=WAIT_MS)
 
 
 def picture_pixels(window: MainWindow) -> np.ndarray:

@@ -15,6 +15,7 @@ from gui_helpers import (
     choose_finding,
     make_tiny_bundle,
     make_window,
+    open_all,
 )
 from imaging_dicoms import film_dicom
 from PySide6.QtCore import QSettings, Qt
@@ -45,11 +46,6 @@ def predictors(two_bundles):
 @pytest.fixture
 def chest(shared_data):
     return shared_data / "dicom" / CHEST_DICOM
-
-
-def open_all(qtbot, window, path):
-    with qtbot.waitSignal(window.findingsComplete, timeout=WAIT_MS):
-        window.open_paths([str(path)])
 
 
 def menu_action(window, name):

@@ -4,7 +4,7 @@ negative classes ("normal") are shown but never counted as findings nor chosen f
 from __future__ import annotations
 
 import pytest
-from gui_helpers import WAIT_MS, make_tiny_bundle, make_window
+from gui_helpers import WAIT_MS, make_tiny_bundle, make_window, open_all
 from imaging_dicoms import dataset, ramp, write
 from PySide6.QtCore import Qt
 
@@ -39,11 +39,6 @@ def film(tmp_path, name, view, age):
     return write(dataset(pixels, bits_stored=12, ViewPosition=view, PatientAge=age), tmp_path / name)
 
 
-def open_all(qtbot, window, path):
-    with qtbot.waitSignal(window.findingsComplete, timeout=WAIT_MS):
-        window.open_paths([str(path)])
-
-
 def test_each_section_warns_when_the_film_is_outside_its_training_population(qtbot, tmp_path, bundles):
     window = make_window(qtbot, tmp_path, torch_predictor, [bundles["pediatric-ap"], bundles["types"]])
     open_all(qtbot, window, film(tmp_path, "adult_pa.dcm", "PA", "045Y"))
@@ -52,7 +47,12 @@ def test_each_section_warns_when_the_film_is_outside_its_training_population(qtb
     assert pediatric.population.text() == "\n".join(ADULT_PA_WARNINGS)
     assert pediatric.population_warnings == ADULT_PA_WARNINGS
     assert not types.population.isVisible()  # its card names no population: nothing to say
-    assert pediatric.rows  # the findings are still shown, below the warning
+    assert pediatric.outside and pediatric.folded  # an adult's film: folded below the warning
+    assert pediatric.rows and pediatric.grid_box.isHidden() and not types.grid_box.isHidden()
+    qtbot.mouseClick(pediatric.header, Qt.MouseButton.LeftButton)  # unfolded: its scores, without wording
+    assert not pediatric.grid_box.isHidden()
+    score = window.predictions["pediatric-ap"].scores["pneumonia"]
+    assert pediatric.rows["pneumonia"][2].text() == f"{score:.0%}"
     legend = window.findings_legend()
     start = legend.index(f"pediatric-ap v{bundles['pediatric-ap'].card.version}")
     assert legend[start + 1 : start + 3] == [f"  warning: {w}" for w in ADULT_PA_WARNINGS]
@@ -71,6 +71,8 @@ def test_warnings_every_model_gives_are_said_once_above_the_sections(qtbot, tmp_
     for section in window.results.sections.values():
         assert section.population.isHidden()  # not repeated under each model...
         assert section.population_warnings == ADULT_PA_WARNINGS  # ...but still each model's own
+        assert section.folded  # both are children's models: neither speaks on an adult's film
+    assert window.results.status.text() == "No finding counted: 2 models outside the film's population"
     assert window.findings_legend().count(f"  warning: {ADULT_PA_WARNINGS[0]}") == 2  # the export names both
 
     open_all(qtbot, window, film(tmp_path, "child_ap.dcm", "AP", "004Y"))

@@ -1,5 +1,6 @@
 """The sidebar's policy on the ReadingSession alone, without Qt: shared warnings, the default heat map,
-faintness, the user's pin and stale request ids."""
+faintness, the user's pin, stale request ids, refused films scored anyway, and models outside the film's
+population (folded, not counted, never the default heat map)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,29 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from engine_helpers import make_prediction
+import numpy as np
+from engine_helpers import make_card, make_prediction
 
-from xrayviewer.gui.session import STOPPED, ReadingSession
-from xrayviewer.imaging.image import Window
+from xrayviewer.engine.applicability import NO_GATE, Applicability
+from xrayviewer.gui.session import STOPPED, ReadingSession, findings_summary, models_outside
+from xrayviewer.imaging.image import Window, XRayImage
 
 PA = "Trained on AP films; this film is PA."
 ADULT = "Trained on children's films; this patient is an adult."
 LATERAL = "Lateral view (LL): the models were trained on frontal films."
 
 
-def shown(session: ReadingSession, default: Window | None = None, invert: bool = False) -> int:
+PHOTOGRAPH = "Not a chest radiograph (looks like a photograph): no findings computed."
+LOOKS_ADULT = "Looks like an adult's film; this model was trained on children's films."
+
+
+def shown(session: ReadingSession, default: Window | None = None, invert: bool = False, age_group: str = "",
+          ) -> int:
     """Open a stand-in image (only what the session reads of a LoadedImage) and show it."""
     request = session.new_request()
-    loaded = SimpleNamespace(levels=SimpleNamespace(default=default), image=SimpleNamespace(invert=invert))
+    image = XRayImage(np.zeros((4, 4), np.float32), "MONOCHROME2", Window(0.5, 1.0), invert=invert,
+                      age_group=age_group)
+    loaded = SimpleNamespace(levels=SimpleNamespace(default=default), image=image)
     session.show_image(request, loaded)
     return request
 
@@ -154,3 +164,95 @@ def test_window_and_inversion_are_the_users_on_top_of_the_images_own():
     assert not session.display_inverted()
     shown(session)
     assert not session.inverted and session.window_override is None
+
+
+def test_a_refused_film_shows_its_refusal_until_scored_anyway_for_that_film_only():
+    session = ReadingSession()
+    first = shown(session)
+    assert not session.refused  # not checked yet
+    session.checked(Applicability(refusal=PHOTOGRAPH))
+    assert session.refused and session.scored_anyway_note() == ""
+    rerun = session.score_anyway()
+    assert rerun > first and session.is_current(rerun) and not session.refused
+    note = ("Scored although refused: not a chest radiograph (looks like a photograph). "
+            "These findings may mean nothing.")
+    assert session.scored_anyway_note() == note
+    session.checked(Applicability(refusal=PHOTOGRAPH))  # the forced run's verdict: refused, scored anyway
+    assert not session.refused and session.sidebar_warnings().scored_anyway == note
+    session.clear_findings()  # e.g. another device: the override stays with the film
+    assert session.scored_anyway and session.scored_anyway_note() == note
+
+    shown(session)  # the next film starts afresh
+    assert not session.scored_anyway and session.applicability is None
+    session.checked(Applicability(refusal=PHOTOGRAPH))
+    assert session.refused and session.sidebar_warnings().scored_anyway == ""
+
+
+def test_nothing_checked_the_film_is_said_once_unless_it_was_refused():
+    session = ReadingSession()
+    shown(session)
+    session.checked(Applicability(warnings=(LATERAL,)), (NO_GATE,))
+    session.plan(["a", "b"], {})
+    warnings = session.sidebar_warnings()
+    assert warnings.unchecked == (NO_GATE,) and warnings.above == (LATERAL,)  # once, not per model
+    session.checked(Applicability(refusal="Not a chest radiograph (body part KNEE): no findings computed."),
+                    (NO_GATE,))
+    assert session.sidebar_warnings().unchecked == ()  # the rules checked it, and refused it
+    session.score_anyway()
+    assert session.sidebar_warnings().unchecked == ()  # scored anyway: still checked, still refused
+
+
+def test_models_outside_the_films_age_group_come_from_the_header_else_the_gates_estimate():
+    cards = [make_card("peds", age_group="child"), make_card("adult", age_group="adult"), make_card("any")]
+    estimate = Applicability(population="adult", population_source="pixels")
+    image = XRayImage(np.zeros((4, 4), np.float32), "MONOCHROME2", Window(0.5, 1.0))
+    assert models_outside(image, cards, estimate) == {"peds"}
+    assert models_outside(image, cards, None) == set()  # nothing known: every model speaks
+    child = XRayImage(np.zeros((4, 4), np.float32), "MONOCHROME2", Window(0.5, 1.0), age_group="child")
+    assert models_outside(child, cards, estimate) == {"adult"}  # the header wins over the pixels
+
+    session = ReadingSession()
+    shown(session)
+    session.checked(estimate)
+    session.plan_models(cards)
+    assert session.outside == {"peds"} and session.population["peds"] == (LOOKS_ADULT,)
+    assert session.folded("peds") and not session.folded("adult")
+
+
+def test_an_outside_model_is_folded_not_counted_and_never_the_default_heat_map():
+    session = ReadingSession()
+    request = shown(session)
+    session.plan(["peds", "adult"], {"peds": (LOOKS_ADULT,)}, outside={"peds"})
+    peds = make_prediction("peds", {"pneumonia": 0.9})  # suggested, and higher than the adult model's
+    adult = make_prediction("adult", {"cardiomegaly": 0.3})
+    session.add_prediction("peds", peds)
+    session.add_prediction("adult", adult)
+    assert session.counted_predictions() == [adult]
+    assert session.default_heat_map() == ("adult", "cardiomegaly")
+    assert session.automatic_heat_map(request, [peds, adult], session.outside) == ("adult", "cardiomegaly")
+    assert session.heat_map_findings() == [("adult", "cardiomegaly")]  # nothing of a folded model
+    assert not session.set_expanded("peds", True)
+    assert not session.folded("peds") and session.outside == {"peds"}  # unfolded, still outside
+    assert session.heat_map_findings() == [("peds", "pneumonia"), ("adult", "cardiomegaly")]
+    assert session.default_heat_map() == ("adult", "cardiomegaly")  # still not counted
+    assert session.choose_heat_map("peds", "pneumonia")
+    session.heat_map = ("peds", "pneumonia")
+    assert session.set_expanded("peds", False)  # folded back: its heat map gives way to the default
+    assert session.heat_map is None and not session.pinned
+    assert not session.set_expanded("adult", False)  # not outside: nothing to fold
+    shown(session)
+    assert session.expanded == set() and session.outside == frozenset()
+
+
+def test_the_summary_counts_only_the_models_that_fit_the_film():
+    adult = make_prediction("adult", {"cardiomegaly": 0.7, "effusion": 0.2})
+    peds = make_prediction("peds", {"pneumonia": 0.9})
+    assert findings_summary([adult, peds], 0) == "2 of 3 findings above their model's threshold (2 models)"
+    assert findings_summary([adult], 0, 1) == (
+        "1 of 2 findings above their model's threshold (1 model) · 1 model outside the film's population, "
+        "not counted")
+    assert findings_summary([], 1, 2) == (
+        "No finding counted: 2 models outside the film's population · 1 still running")
+    assert findings_summary([], 1) == "Analysing the image…"
+    assert findings_summary([make_prediction("a", {"x": 0.1})], 0) == (
+        "No finding above its model's threshold (1 checked by 1 model)")

@@ -2,8 +2,9 @@
 
 It wires widgets (state in, signals out) to the background worker: each answer updates the
 ``ReadingSession`` (the film being read, its policy) and the widgets then render what it holds. Every
-enabled model bundle runs on each image; the findings sidebar has one section per bundle. Menus, toolbar
-and shortcuts are in ``gui.actions``.
+enabled model bundle runs on each image the applicability check lets through (or that the user asks to
+score anyway); the findings sidebar has one section per bundle, folded for models outside the film's
+population. Menus, toolbar and shortcuts are in ``gui.actions``.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
 
-from xrayviewer.engine.applicability import population_warnings
 from xrayviewer.gui.actions import WindowMenus
 from xrayviewer.gui.export import export_png
 from xrayviewer.gui.heat_map_controls import HeatMapControls, faint_note
 from xrayviewer.gui.image_view import ImageView
 from xrayviewer.gui.metadata_panel import MetadataPanel
 from xrayviewer.gui.results_panel import ResultsPanel, display_order, score_text
-from xrayviewer.gui.session import ReadingSession
+from xrayviewer.gui.session import OUTSIDE, ReadingSession
 from xrayviewer.gui.settings import ViewerSettings
 from xrayviewer.gui.thumbnails import ThumbnailStrip
 from xrayviewer.gui.window_level import WindowLevelPanel
@@ -31,9 +31,12 @@ from xrayviewer.gui.workers import (
     ALL_TURNED_OFF,
     Background,
     BundleLister,
+    EngineAccess,
+    GateLoader,
     LoadedImage,
     PredictorFactory,
     installed_bundles,
+    installed_gate,
     load_predictor,
 )
 from xrayviewer.imaging import lut
@@ -63,6 +66,7 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         predictor_factory: PredictorFactory = load_predictor,
         bundle_lister: BundleLister = installed_bundles,
+        gate_loader: GateLoader = installed_gate,
     ) -> None:
         super().__init__()
         self.setWindowTitle("XRayViewer")
@@ -118,7 +122,8 @@ class MainWindow(QMainWindow):
         self._render_timer = QTimer(self, singleShot=True, interval=0)  # coalesces W/L changes
         self._render_timer.timeout.connect(self._render)
         self._connect_widgets()
-        self.background = Background(self.session, predictor_factory, bundle_lister, self)
+        engine = EngineAccess(predictor_factory, bundle_lister, gate_loader)
+        self.background = Background(self.session, engine, self)
         self._connect_worker()
         self.background.configure(self.settings.device)
         self.background.set_disabled(self.settings.disabled_models)
@@ -150,6 +155,8 @@ class MainWindow(QMainWindow):
         self.heat_map_controls.opacityChanged.connect(self._opacity_changed)
         self.heat_map_controls.findingChosen.connect(self._finding_chosen)
         self.thumbnails.fileActivated.connect(self._thumbnail_chosen)
+        self.results.scoreAnywayRequested.connect(self.score_anyway)
+        self.results.foldToggled.connect(self.set_section_expanded)
 
     def _connect_worker(self) -> None:
         w = self.background.worker
@@ -256,25 +263,51 @@ class MainWindow(QMainWindow):
         else:  # the shown image's results stay current (e.g. for heat maps of other findings)
             session.request = session.shown_request
 
-    def _rerun(self, only: list[str] | None) -> None:
-        """Run the models again on the image shown (only those named in ``only``; None = all)."""
-        assert self.session.loaded is not None
-        self.background.request_prediction(self.session.rerun(), self.session.loaded.image, only)
+    def _rerun(self, only: list[str] | None, request_id: int | None = None) -> None:
+        """Run the models again on the image shown (only those named in ``only``; None = all), also when
+        it is refused if the user asked to score it anyway."""
+        session = self.session
+        assert session.loaded is not None
+        request = session.rerun() if request_id is None else request_id
+        self.background.request_prediction(request, session.loaded.image, only, session.scored_anyway)
 
-    def _applicability_checked(self, request_id: int, verdict: Applicability) -> None:
+    def score_anyway(self) -> None:
+        """"Show findings anyway" on a refused film: run the models on it, for this film only."""
+        session = self.session
+        if session.loaded is None or not session.refused or session.request != session.shown_request:
+            return
+        self.results.show_busy()
+        self._rerun(None, session.score_anyway())
+
+    def _applicability_checked(self, request_id: int, verdict: Applicability, unchecked: tuple[str, ...],
+                               ) -> None:
         if self.session.is_current(request_id):
-            self.session.film_warnings = verdict.warnings
+            self.session.checked(verdict, unchecked)
             self.results.show_warnings(self.session.sidebar_warnings())
 
     def _inference_started(self, request_id: int, cards: list[ModelCard]) -> None:
-        if not self.session.is_current(request_id):
+        session = self.session
+        if not session.is_current(request_id):
             return
-        assert self.session.loaded is not None
-        image = self.session.loaded.image
-        population = {card.name: population_warnings(image, card) for card in cards}
-        self.session.plan([card.name for card in cards], population)
+        session.plan_models(cards)
         self.results.plan(cards)
-        self.results.show_warnings(self.session.sidebar_warnings())
+        self._show_folding()
+        self.results.show_warnings(session.sidebar_warnings())
+
+    def _show_folding(self) -> None:
+        session = self.session
+        self.results.set_folding(session.outside, [name for name in session.models if session.folded(name)])
+
+    def set_section_expanded(self, name: str, on: bool) -> None:
+        """Unfold (or fold back) the section of a model outside the film's population: its scores, still
+        greyed and not counted, and its findings offered for the heat map while unfolded."""
+        session = self.session
+        if name not in session.outside:
+            return
+        if session.set_expanded(name, on):  # its heat map was shown: the default one instead
+            self._heat_map_back_to_default()
+        self._show_folding()
+        self._offer_heat_maps()
 
     def _prediction_ready(self, request_id: int, name: str, prediction: Prediction, card: ModelCard) -> None:
         if not self.session.is_current(request_id) or name not in self.session.models:
@@ -295,7 +328,10 @@ class MainWindow(QMainWindow):
 
     def _prediction_failed(self, request_id: int, message: str) -> None:
         if request_id == self.session.request:
+            refused = self.session.refused
             self._sidebar_message(message)
+            if refused:  # the refusal, and the way to score the film anyway
+                self.results.show_refusal(message)
             self.heat_map_controls.set_findings([])
             self.session.findings_complete = True
 
@@ -315,7 +351,8 @@ class MainWindow(QMainWindow):
 
     def _heat_map_ready(self, request_id: int, model: str, finding: str, picture: QImage) -> None:
         session = self.session
-        if request_id != session.request or session.loaded is None or model not in session.models:
+        if (request_id != session.request or session.loaded is None or model not in session.models
+                or session.folded(model)):  # folded back while its map was being drawn
             return
         self.view.set_overlay(picture)
         self.view.set_overlay_visible(self.heat_map_controls.toggle.isChecked())
@@ -387,8 +424,8 @@ class MainWindow(QMainWindow):
         (disabled.discard if enabled else disabled.add)(name)
         self.settings.disabled_models = sorted(disabled)
         self.background.set_disabled(disabled)
-        if session.loaded is None or session.request != session.shown_request:
-            return  # nothing shown, or an image is being opened: its run already follows the new choice
+        if session.loaded is None or session.request != session.shown_request or session.refused:
+            return  # nothing shown, an image being opened or a refusal: the next run follows the choice
         if enabled:
             self._rerun([name, *session.unanswered()])
             return
@@ -396,15 +433,19 @@ class MainWindow(QMainWindow):
         self.results.remove_model(name)
         self.results.show_warnings(session.sidebar_warnings())  # shared by fewer models now
         self._offer_heat_maps()
-        if session.heat_map is not None and session.heat_map[0] == name:  # back to the default heat map
-            self._clear_heat_map()
+        if session.heat_map is not None and session.heat_map[0] == name:
             session.drop_heat_map()
-            choice = session.default_heat_map()
-            if choice is not None:
-                self.background.request_heat_map(session.request, *choice)
+            self._heat_map_back_to_default()
         if not session.models:
             self._sidebar_message(ALL_TURNED_OFF)
             self.heat_map_controls.set_findings([])
+
+    def _heat_map_back_to_default(self) -> None:
+        """The heat map on the image was dropped (its model turned off or folded): draw the default one."""
+        self._clear_heat_map()
+        choice = self.session.default_heat_map()
+        if choice is not None:
+            self.background.request_heat_map(self.session.request, *choice)
 
     def choose_device(self, device: str) -> None:
         """Model ▸ Device: run the models there from now on, and again on the image shown."""
@@ -425,10 +466,15 @@ class MainWindow(QMainWindow):
         if not session.predictions:
             return []
         lines = ["Second opinion, not a diagnosis"]
+        if session.scored_anyway_note():
+            lines.append(session.scored_anyway_note())
         for p in session.predictions.values():
             lines.append(f"{p.model} v{p.version}")
             lines.extend(f"  warning: {w}" for w in session.population.get(p.model, ()))
-            lines.extend(f"  {name}: {score_text(p, name)}" for name in display_order(p))
+            outside = p.model in session.outside
+            if outside:  # listed for the record, without a decision, as in the sidebar
+                lines.append(f"  {OUTSIDE}: scores only, not counted")
+            lines.extend(f"  {name}: {score_text(p, name, worded=not outside)}" for name in display_order(p))
         if self.view.overlay_item.isVisible() and session.heat_map is not None:
             model, finding = session.heat_map
             faint = " (faint: below its threshold)" if session.heat_map_faint() else ""

@@ -10,18 +10,22 @@ alone) from its own thread: both are ints that only the UI thread replaces, so n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from xrayviewer.imaging.image import Window
+from xrayviewer.engine.applicability import outside_population, population_warnings
+from xrayviewer.imaging.image import Window, XRayImage
 
 if TYPE_CHECKING:
+    from xrayviewer.engine.applicability import Applicability
+    from xrayviewer.engine.bundle import ModelCard
     from xrayviewer.engine.predictor import Prediction
     from xrayviewer.gui.workers import LoadedImage
 
 HeatMap = tuple[str, str]  # (model bundle, finding)
 STOPPED = -1  # ``request`` once the viewer closes: every answer is stale
+OUTSIDE = "outside its population"  # how a section whose model does not fit the film is labelled
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class SidebarWarnings:
     above: tuple[str, ...] = ()  # above the sections: the film's warnings, then those models share
     given: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # model → all its population warnings
     own: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # model → those said in its section
+    scored_anyway: str = ""  # the note above the findings of a refused film the user had scored
+    unchecked: tuple[str, ...] = ()  # nothing checked it is a chest film (no gate, or it failed), once
 
 
 @dataclass
@@ -38,8 +44,10 @@ class ReadingSession:
     """The film being read: request ids, the image, every model's answer and the heat map shown.
 
     ``models`` are the sidebar's sections in order (``predictions`` follows it); ``population`` holds each
-    model's population warnings (``engine.applicability.population_warnings``) and ``film_warnings`` the
-    applicability warnings of the film itself.
+    model's population warnings (``engine.applicability.population_warnings``), ``outside`` the models
+    whose age group is not the film's (folded away unless ``expanded``), and ``film_warnings`` the
+    applicability warnings of the film itself. ``applicability`` is the latest verdict on the film shown;
+    ``scored_anyway`` says the user asked for findings although it was refused (for this film only).
     """
 
     request: int = 0  # the latest request: answers to any other are stale
@@ -54,7 +62,12 @@ class ReadingSession:
     inverted: bool = False  # the user's inversion, on top of the image's own (MONOCHROME1)
     film_warnings: tuple[str, ...] = ()
     population: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    outside: frozenset[str] = frozenset()  # planned models outside the film's population
+    expanded: set[str] = field(default_factory=set)  # of those, the ones the user unfolded on this film
     findings_complete: bool = False  # every model answered for the image shown (or none can)
+    applicability: Applicability | None = None
+    unchecked: tuple[str, ...] = ()  # why nothing checked that the film is a chest film (NO_GATE...)
+    scored_anyway: bool = False  # the user asked for findings on this refused film
     _last_id: int = 0
 
     # -- requests ------------------------------------------------------------------------------------
@@ -81,21 +94,81 @@ class ReadingSession:
         self.shown_request, self.loaded = request_id, loaded
         self.heat_map, self.findings_complete = None, False
         self.window_override, self.inverted = None, False
+        # a new film is judged afresh: refused again if refused, its models folded by its own population
+        self.applicability, self.unchecked, self.scored_anyway = None, (), False
+        self.expanded = set()
         self.clear_findings()
+
+    # -- applicability ---------------------------------------------------------------------------------
+    def checked(self, verdict: Applicability, unchecked: Sequence[str] = ()) -> None:
+        """The worker's verdict on the film shown; ``unchecked``: why no learned gate looked at it."""
+        self.applicability, self.unchecked = verdict, tuple(unchecked)
+        self.film_warnings = verdict.warnings
+
+    @property
+    def refused(self) -> bool:
+        """The film shown is refused and the user has not asked for its findings: show the refusal."""
+        return self.applicability is not None and self.applicability.refused and not self.scored_anyway
+
+    def score_anyway(self) -> int:
+        """The user asked for findings although the film is refused ("Show findings anyway"): for this film
+        only. Returns the request to run the models with."""
+        self.scored_anyway = True
+        return self.rerun()
+
+    def scored_anyway_note(self) -> str:
+        """The note kept above the findings of a refused film scored on request; "" otherwise."""
+        verdict = self.applicability
+        if not self.scored_anyway or verdict is None or not verdict.refused:
+            return ""
+        # the engine's refusal ends with ": no findings computed.", which is no longer true here
+        why = verdict.refusal.removesuffix(": no findings computed.").rstrip(".")
+        return f"Scored although refused: {why[:1].lower()}{why[1:]}. These findings may mean nothing."
 
     # -- findings --------------------------------------------------------------------------------------
     def clear_findings(self) -> None:
         """No sections: the sidebar is busy again or says why there are no findings."""
         self.models, self.predictions, self.failed = [], {}, set()
-        self.film_warnings, self.population = (), {}
+        self.film_warnings, self.population, self.outside = (), {}, frozenset()
 
-    def plan(self, names: Sequence[str], population: Mapping[str, Sequence[str]]) -> None:
-        """The models that run, in sidebar order, with their population warnings; models still listed keep
-        their answers, the others go."""
+    def plan(self, names: Sequence[str], population: Mapping[str, Sequence[str]],
+             outside: Collection[str] = ()) -> None:
+        """The models that run, in sidebar order, with their population warnings and those outside the
+        film's population; models still listed keep their answers, the others go."""
         self.models = list(names)
         self.population = {name: tuple(population.get(name, ())) for name in names}
+        self.outside = frozenset(outside) & set(names)
         self.failed &= set(names)
         self._order_predictions()
+
+    def plan_models(self, cards: Sequence[ModelCard]) -> None:
+        """:meth:`plan` for these cards on the film shown, judged with its latest verdict."""
+        assert self.loaded is not None
+        image, verdict = self.loaded.image, self.applicability
+        population = {card.name: population_warnings(image, card, verdict) for card in cards}
+        self.plan([card.name for card in cards], population, models_outside(image, cards, verdict))
+
+    # -- populations -----------------------------------------------------------------------------------
+    def folded(self, name: str) -> bool:
+        """Model ``name`` is outside the film's population and not unfolded: no wording, no heat map."""
+        return name in self.outside and name not in self.expanded
+
+    def set_expanded(self, name: str, on: bool) -> bool:
+        """The user unfolds (or folds back) an outside model's section. True when its heat map was on the
+        image and has to give way (folded again): the caller draws the default one instead."""
+        if name not in self.outside:
+            return False
+        (self.expanded.add if on else self.expanded.discard)(name)
+        if on or self.heat_map is None or self.heat_map[0] != name:
+            return False
+        self.drop_heat_map()
+        return True
+
+    def counted_predictions(self) -> list[Prediction]:
+        """The predictions that count (status line, default heat map): those of the models whose
+        population fits the film. Outside models run so that unfolding is instant, but they do not
+        speak unless asked, and even then they are not counted."""
+        return [p for name, p in self.predictions.items() if name not in self.outside]
 
     def add_prediction(self, name: str, prediction: Prediction) -> None:
         """Model ``name`` (planned) answered with findings."""
@@ -112,6 +185,7 @@ class ReadingSession:
             self.models.remove(name)
         self.predictions.pop(name, None)
         self.population.pop(name, None)
+        self.outside -= {name}
         self.failed.discard(name)
 
     def unanswered(self) -> list[str]:
@@ -128,22 +202,27 @@ class ReadingSession:
         return self.pinned_for != 0 and self.pinned_for == self.shown_request
 
     def default_heat_map(self) -> HeatMap | None:
-        """The heat map shown unless the user chose one (``engine.cam.explained_finding``)."""
-        return _explained_finding(list(self.predictions.values()))
+        """The heat map shown unless the user chose one (``engine.cam.explained_finding`` over the
+        predictions that count)."""
+        return _explained_finding(self.counted_predictions())
 
-    def automatic_heat_map(self, request_id: int, predictions: Sequence[Prediction]) -> HeatMap | None:
-        """The heat map to draw for ``request_id`` given these predictions in sidebar order: none when the
-        user chose one for that request. The worker asks from its own thread (this reads only
-        ``pinned_for``)."""
-        return None if request_id == self.pinned_for else _explained_finding(predictions)
+    def automatic_heat_map(self, request_id: int, predictions: Sequence[Prediction],
+                           outside: Collection[str] = ()) -> HeatMap | None:
+        """The heat map to draw for ``request_id`` given these predictions in sidebar order, never one of a
+        model ``outside`` the film's population: none when the user chose one for that request. The worker
+        asks from its own thread (this reads only ``pinned_for``)."""
+        if request_id == self.pinned_for:
+            return None
+        return _explained_finding([p for p in predictions if p.model not in outside])
 
     def heat_map_choice(self) -> HeatMap | None:
         """The heat map to select among the findings: the user's while pinned, else the default one."""
         return self.heat_map if self.pinned else self.default_heat_map()
 
     def heat_map_findings(self) -> list[HeatMap]:
-        """Every (model, finding) a heat map can explain, in sidebar order."""
-        return [(p.model, c) for p in self.predictions.values() for c in p.classes]
+        """Every (model, finding) a heat map can explain, in sidebar order; none of a folded model."""
+        shown = [p for p in self.predictions.values() if not self.folded(p.model)]
+        return [(p.model, c) for p in shown for c in p.classes]
 
     def choose_heat_map(self, model: str, finding: str) -> bool:
         """The user chose this heat map for the image shown: pinned from now on. False (nothing to do) when
@@ -195,7 +274,42 @@ class ReadingSession:
         for name, warnings in given.items():
             said = {w for models, common in shared.items() if name in models for w in common}
             own[name] = tuple(w for w in warnings if w not in said)
-        return SidebarWarnings(tuple(above), given, own)
+        # a refused film was checked, by the rules if not by a gate: "nothing checked it" would be wrong
+        refused = self.applicability is not None and self.applicability.refused
+        unchecked = () if refused else self.unchecked
+        return SidebarWarnings(tuple(above), given, own, self.scored_anyway_note(), unchecked)
+
+
+def models_outside(image: XRayImage, cards: Sequence[ModelCard], verdict: Applicability | None,
+                   ) -> frozenset[str]:
+    """The models whose card's age group is not the film's (header, else the gate's estimate): they run,
+    but are folded, not counted and never get the default heat map (``engine.applicability``)."""
+    return frozenset(card.name for card in cards if outside_population(image, card, verdict))
+
+
+def findings_summary(counted: Sequence[Prediction], running: int, uncounted: int = 0) -> str:
+    """"2 of 4 findings above their model's threshold (2 models)" over the ``counted`` predictions;
+    ``running`` models still to answer, ``uncounted`` that answered outside the film's population."""
+    checked = sum(len(p.classes) - len(p.negative_classes) for p in counted)
+    positive = sum(len(set(p.positive) - set(p.negative_classes)) for p in counted)
+    models = _models(len(counted))
+    if positive:
+        text = f"{positive} of {checked} findings above their model's threshold ({models})"
+    elif counted:
+        text = f"No finding above its model's threshold ({checked} checked by {models})"
+    elif uncounted:
+        text = f"No finding counted: {_models(uncounted)} outside the film's population"
+    else:
+        return "Analysing the image…" if running else "No model could give findings (see below)."
+    if counted and uncounted:
+        text += f" · {_models(uncounted)} outside the film's population, not counted"
+    if running:
+        text += f" · {running} still running"
+    return text
+
+
+def _models(count: int) -> str:
+    return f"{count} model{'s' if count != 1 else ''}"
 
 
 def _explained_finding(predictions: Sequence[Prediction]) -> HeatMap | None:

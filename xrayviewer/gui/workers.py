@@ -1,5 +1,5 @@
-"""Background work off the UI thread: decode an image, run every enabled model, draw the heat map the
-session names.
+"""Background work off the UI thread: decode an image, check it may be read (header and pixel rules, the
+installed applicability gate), run every enabled model, draw the heat map the session names.
 
 ``ViewerWorker`` is a QObject moved to a QThread (see ``Background``); the UI sends it requests through
 queued signals and it answers with signals tagged by request id. The ids come from the ``ReadingSession``:
@@ -21,14 +21,16 @@ from PySide6.QtGui import QImage
 
 from xrayviewer.gui.decoding import decode, warm_up_decoder
 from xrayviewer.gui.image_view import overlay_qimage, picture_qimage
-from xrayviewer.gui.session import STOPPED, HeatMap, ReadingSession
+from xrayviewer.gui.session import STOPPED, HeatMap, ReadingSession, models_outside
 from xrayviewer.gui.window_level import WindowLevelState, describe_levels
 from xrayviewer.imaging import lut
 from xrayviewer.imaging.errors import ImageError
 from xrayviewer.imaging.image import XRayImage
 
 if TYPE_CHECKING:
+    from xrayviewer.engine.applicability import Applicability
     from xrayviewer.engine.bundle import Bundle
+    from xrayviewer.engine.gate import GateVerdict
     from xrayviewer.engine.predictor import Prediction
 
 WARM_UP_DELAY_MS = 1000  # import torch and the engine this long after start-up unless an image is opened
@@ -56,9 +58,19 @@ class ImagePredictor(Protocol):
         ...
 
 
+class ApplicabilityGate(Protocol):
+    """What the worker needs of the learned gate: the engine's ``Gate`` (or a stand-in in tests)."""
+
+    def check(self, image: XRayImage) -> GateVerdict:
+        """Whether the image is a frontal chest film, and a child's or an adult's."""
+        ...
+
+
 # strings: the engine's types are imported only when the engine is (it loads torch)
 PredictorFactory = Callable[["Bundle", str], ImagePredictor]  # (bundle, device) -> its loaded predictor
 BundleLister = Callable[[], list["Bundle"]]  # installed bundles in search order, or ModelUnavailableError
+# device -> the installed gate, loaded; None when none is installed; ModelUnavailableError when it is broken
+GateLoader = Callable[[str], ApplicabilityGate | None]
 NO_MODEL = (
     "No model installed: no second opinion is available. Install a model bundle "
     "(see 'xrayviewer models') to get findings."
@@ -91,6 +103,46 @@ def load_predictor(bundle: Bundle, device: str = "auto") -> ImagePredictor:
     return predictor
 
 
+def load_gate(bundle: Bundle | None, device: str = "auto") -> ApplicabilityGate | None:
+    """The engine's ``Gate`` for ``bundle`` (None: none), loaded on this thread like a predictor."""
+    if bundle is None:
+        return None
+    from xrayviewer.engine.bundle import BundleError
+    from xrayviewer.engine.devices import usable_cpus
+    from xrayviewer.engine.gate import Gate
+
+    try:
+        gate = Gate(bundle, device=device, threads=max(1, usable_cpus() - 1))
+        gate.load()
+    except (BundleError, ValueError, OSError) as exc:
+        raise ModelUnavailableError(
+            f"The applicability gate {bundle.name!r} could not be loaded: {exc}"
+        ) from exc
+    return gate
+
+
+def installed_gate(device: str = "auto") -> ApplicabilityGate | None:
+    """The installed gate bundle (``engine.gate.find_gate``), loaded; None when none is installed."""
+    from xrayviewer.engine.bundle import BundleError
+    from xrayviewer.engine.gate import find_gate
+
+    try:
+        bundle = find_gate()
+    except (BundleError, OSError) as exc:
+        raise ModelUnavailableError(f"The applicability gate could not be found: {exc}") from exc
+    return load_gate(bundle, device)
+
+
+@dataclass(frozen=True)
+class EngineAccess:
+    """How the worker reaches the engine: the installed bundles, their predictors and the gate (the real
+    engine by default; stand-ins in tests)."""
+
+    predictor_factory: PredictorFactory = load_predictor
+    bundle_lister: BundleLister = installed_bundles
+    gate_loader: GateLoader = installed_gate
+
+
 def prepare(path: str | Path, image: XRayImage) -> LoadedImage:
     """Default rendering and window/level state for a decoded image."""
     picture = picture_qimage(lut.to_uint8(lut.render(image)))
@@ -100,14 +152,17 @@ def prepare(path: str | Path, image: XRayImage) -> LoadedImage:
 class ViewerWorker(QObject):
     """Decodes, predicts and draws heat maps on its own thread; every answer carries the request id.
 
-    Every installed bundle not in ``disabled`` runs on each image, one after the other, strongest first
+    Each image is first checked (``engine.applicability.check_applicability`` with the installed gate,
+    loaded once per device): a refused one is not scored unless the request says ``force``. Then every
+    installed bundle not in ``disabled`` runs on it, one after the other, strongest first
     (``engine.bundle.by_strength``); each answers on its own (``predictionReady`` or ``modelFailed``) as
     soon as it is done, and the heat map the session names is drawn as soon as it changes.
     """
 
     imageReady = Signal(int, object)  # request id, LoadedImage
     imageFailed = Signal(int, str)  # request id, message for the user
-    applicabilityChecked = Signal(int, object)  # request id, engine Applicability (warnings to show)
+    # request id, engine Applicability, why no learned gate checked it (tuple of str: NO_GATE, its error)
+    applicabilityChecked = Signal(int, object, object)
     inferenceStarted = Signal(int, object)  # request id, ModelCards of the bundles that run, in order
     predictionReady = Signal(int, str, object, object)  # request id, bundle name, Prediction, ModelCard
     modelFailed = Signal(int, str, str)  # request id, bundle name, message: that bundle's error only
@@ -117,18 +172,17 @@ class ViewerWorker(QObject):
     legendReady = Signal(object)  # RGBA uint8 (1, 256, 4): the heat-map colormap, low to high
     engineReady = Signal()  # torch and the engine are imported (the models themselves load on first use)
 
-    def __init__(
-        self,
-        session: ReadingSession,
-        predictor_factory: PredictorFactory = load_predictor,
-        bundle_lister: BundleLister = installed_bundles,
-    ) -> None:
+    def __init__(self, session: ReadingSession, engine: EngineAccess | None = None) -> None:
         super().__init__()
         self.disabled: frozenset[str] = frozenset()  # set by the UI thread: bundles not to run
         self._session = session  # read here for its latest request id and pinned heat map only
-        self._factory, self._lister = predictor_factory, bundle_lister
+        engine = engine or EngineAccess()
+        self._factory, self._lister, self._gate_loader = (
+            engine.predictor_factory, engine.bundle_lister, engine.gate_loader)
         self._device = "auto"
         self._predictors: dict[tuple[str, str, str], ImagePredictor] = {}  # by (name, version, sha256)
+        self._gate: tuple[ApplicabilityGate | None, str] | None = None  # (gate, load error); None: not tried
+        self._outside: frozenset[str] = frozenset()  # models outside the population of ``_image``
         # what heat maps are drawn from: the image of request ``_request`` and its predictions
         self._request = 0
         self._image: XRayImage | None = None
@@ -157,7 +211,7 @@ class ViewerWorker(QObject):
     def configure(self, device: str) -> None:
         """Use another device from the next prediction on (the loaded models are released)."""
         if device != self._device:
-            self._device, self._predictors = device, {}
+            self._device, self._predictors, self._gate = device, {}, None
 
     @Slot(int, str)
     def open_path(self, request_id: int, path: str) -> None:
@@ -178,7 +232,7 @@ class ViewerWorker(QObject):
         if self._stale(request_id):
             return
         self.imageReady.emit(request_id, loaded)
-        self.predict(request_id, image, None)
+        self.predict(request_id, image, None, False)
 
     def _predictor(self, bundle: Bundle) -> ImagePredictor:
         card = bundle.card
@@ -187,18 +241,43 @@ class ViewerWorker(QObject):
             self._predictors[key] = self._factory(bundle, self._device)
         return self._predictors[key]
 
-    @Slot(int, object, object)
-    def predict(self, request_id: int, image: XRayImage, only: list[str] | None) -> None:
-        """Check the image is a radiograph, then run every enabled bundle (or those named in ``only``,
-        keeping the others' predictions of the same image), each answering as soon as it is done."""
+    def _installed_gate(self) -> tuple[ApplicabilityGate | None, str]:
+        """The gate for this device, loaded on first use (a broken one: None and why, tried once)."""
+        if self._gate is None:
+            try:
+                self._gate = (self._gate_loader(self._device), "")
+            except ModelUnavailableError as exc:
+                self._gate = (None, str(exc))
+            except Exception as exc:  # whatever breaks the gate must not keep the findings from running
+                self._gate = (None, f"The applicability gate could not be loaded: {exc}")
+        return self._gate
+
+    def _check(self, image: XRayImage) -> tuple[Applicability, tuple[str, ...]]:
+        """The verdict on ``image`` and why no learned gate looked at it (empty when one did)."""
+        from xrayviewer.engine.applicability import NO_GATE, check_applicability
+
+        gate, problem = self._installed_gate()
+        if gate is not None:
+            try:
+                return check_applicability(image, gate), ()
+            except Exception as exc:  # a gate that fails on one film leaves it unchecked, as without one
+                problem = f"The applicability gate failed on this image: {exc}"
+        return check_applicability(image), tuple(filter(None, (NO_GATE, problem)))
+
+    @Slot(int, object, object, bool)
+    def predict(self, request_id: int, image: XRayImage, only: list[str] | None, force: bool) -> None:
+        """Check the image may be read, then run every enabled bundle (or those named in ``only``,
+        keeping the others' predictions of the same image), each answering as soon as it is done. A
+        refused image is scored only with ``force`` (the user's "Show findings anyway")."""
         if self._stale(request_id):
             return
-        from xrayviewer.engine.applicability import check_applicability
         from xrayviewer.engine.bundle import by_strength
 
-        verdict = check_applicability(image)
-        self.applicabilityChecked.emit(request_id, verdict)
-        if verdict.refused:
+        verdict, unchecked = self._check(image)
+        if self._stale(request_id):
+            return
+        self.applicabilityChecked.emit(request_id, verdict, unchecked)
+        if verdict.refused and not force:
             self.predictionFailed.emit(request_id, verdict.refusal)
             return
         try:
@@ -215,6 +294,7 @@ class ViewerWorker(QObject):
         if image is not self._image or only is None:
             self._image, self._predictions, self._automatic = image, {}, None
         self._request = request_id
+        self._outside = models_outside(image, [b.card for b in enabled], verdict)
         self.inferenceStarted.emit(request_id, [b.card for b in enabled])
         for bundle in enabled:
             if self._stale(request_id):
@@ -242,7 +322,7 @@ class ViewerWorker(QObject):
         """Draw the heat map the session names for the predictions so far, when it changed."""
         shown = [self._predictions[b.name] for b in order
                  if b.name in self._predictions and b.name not in self.disabled]
-        choice = self._session.automatic_heat_map(request_id, shown)
+        choice = self._session.automatic_heat_map(request_id, shown, self._outside)
         if choice is not None and choice != self._automatic:
             self._automatic = choice
             self.draw_heat_map(request_id, *choice)
@@ -279,23 +359,18 @@ class Background(QObject):
     with request ids from the session (``ReadingSession.new_request``)."""
 
     _open = Signal(int, str)
-    _predict = Signal(int, object, object)
+    _predict = Signal(int, object, object, bool)
     _draw = Signal(int, str, str)
     _configure = Signal(str)
     _warm_up = Signal()
 
-    def __init__(
-        self,
-        session: ReadingSession,
-        predictor_factory: PredictorFactory = load_predictor,
-        bundle_lister: BundleLister = installed_bundles,
-        parent: QObject | None = None,
-    ) -> None:
+    def __init__(self, session: ReadingSession, engine: EngineAccess | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._session = session
         self.qthread = QThread()
         self.qthread.setObjectName("xrayviewer-worker")
-        self.worker = ViewerWorker(session, predictor_factory, bundle_lister)
+        self.worker = ViewerWorker(session, engine)
         self.worker.moveToThread(self.qthread)
         self._open.connect(self.worker.open_path)
         self._predict.connect(self.worker.predict)
@@ -316,11 +391,11 @@ class Background(QObject):
         self._open.emit(request_id, str(path))
 
     def request_prediction(
-        self, request_id: int, image: XRayImage, only: Sequence[str] | None = None
+        self, request_id: int, image: XRayImage, only: Sequence[str] | None = None, force: bool = False
     ) -> None:
         """Queue running the models on an already open image (only the bundles named in ``only``, keeping
-        the other results)."""
-        self._predict.emit(request_id, image, None if only is None else list(only))
+        the other results; ``force``: even when it is refused)."""
+        self._predict.emit(request_id, image, None if only is None else list(only), force)
 
     def request_heat_map(self, request_id: int, model: str, finding: str) -> None:
         """Queue drawing the heat map of ``model``'s ``finding`` for request ``request_id``."""
