@@ -91,13 +91,17 @@ def _pixel_keyword(ds: Dataset) -> str | None:
 
 def _refuse_non_images(ds: Dataset) -> str:
     meta = getattr(ds, "file_meta", None)
-    sop = UID(str(ds.get("SOPClassUID") or getattr(meta, "MediaStorageSOPClassUID", "")))
+    stored_as = UID(str(getattr(meta, "MediaStorageSOPClassUID", "") or ""))
+    sop = UID(str(ds.get("SOPClassUID") or stored_as))
     if sop.startswith(_SR_PREFIX):
         raise UnsupportedImageError("file is a DICOM Structured Report, not an image")
     keyword = _pixel_keyword(ds)
     if keyword is not None:
         return keyword
-    if "Rows" in ds or "Image Storage" in sop.name:
+    if not any(tag.group != 0x0002 for tag in ds.keys()):
+        raise UnreadableImageError("DICOM file holds no data set after its file meta header: the file is "
+                                   "truncated or incomplete")
+    if "Rows" in ds or "Image Storage" in sop.name or "Image Storage" in stored_as.name:
         raise UnreadableImageError("DICOM image has no pixel data: the file is truncated or incomplete")
     kind = sop.name if sop.is_valid and sop.name != sop else "object"
     raise UnsupportedImageError(f"file is a DICOM {kind} without pixel data, not an image")
@@ -206,6 +210,10 @@ def pixel_description(ds: Dataset, keyword: str) -> PixelDescription:
         planar = _whole(ds, "PlanarConfiguration", "Planar Configuration", default=0)
         if planar not in (0, 1):
             raise _invalid(f"Planar Configuration is {planar} (0 or 1)")
+    # pydicom's decoders want these spelled out: the checked values, written back
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = samples, photometric
+    if samples == 3:
+        ds.PlanarConfiguration = planar
     return PixelDescription(keyword, rows, cols, frames, samples, allocated, stored, representation == 1,
                             photometric, planar)
 
@@ -257,7 +265,7 @@ def first_fragment(data: bytes) -> bytes:
     offset = 0
     for index in range(2):
         tag = data[offset : offset + 4]
-        if tag == _SEQUENCE_END:
+        if tag == _SEQUENCE_END or (index == 1 and offset == len(data)):
             raise UnreadableImageError("encapsulated pixel data holds no image fragment: the file is "
                                        "incomplete")
         if len(data) < offset + 8:
@@ -348,6 +356,9 @@ def check_pixel_data(ds: Dataset, pixel: PixelDescription, syntax: UID) -> list[
         frame = _jpeg_frame(stream) if stream.startswith(b"\xff\xd8") else None
         if frame is None:
             kind = _stream_kind(stream)
+            if kind == "unrecognised":
+                raise UnreadableImageError(f"pixel data is not a JPEG stream (no start-of-image marker), as "
+                                           f"{name} requires: the file is corrupt or mislabelled")
             if kind != "JPEG":
                 raise UnreadableImageError(f"pixel data is {kind} data but the transfer syntax says {name}: "
                                            "the file is mislabelled")

@@ -147,6 +147,13 @@ def os_problem(exc: OSError) -> str:
     return f"file could not be read: {exc.strerror or errno.errorcode.get(code or 0, 'I/O error')}"
 
 
+def _kind(path: Path) -> int | None:
+    try:
+        return stat.S_IFMT(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return None
+
+
 def open_regular(path: str | Path) -> tuple[BinaryIO, int]:
     """Open a regular file for reading and return it with its size; ``UnreadableImageError`` naming what the
     path is otherwise. Opened non-blocking and checked with ``fstat`` on the open descriptor, so a FIFO never
@@ -159,8 +166,9 @@ def open_regular(path: str | Path) -> tuple[BinaryIO, int]:
     except OSError as exc:
         if exc.errno == errno.ENOENT and os.path.lexists(path):
             raise UnreadableImageError("broken symbolic link: its target does not exist") from None
-        if exc.errno in (errno.EACCES, errno.EISDIR) and os.path.isdir(path):  # Windows cannot open folders
-            raise UnreadableImageError("not a file: a folder") from None
+        kind = _kind(path)
+        if kind is not None and kind != stat.S_IFREG:  # a socket (ENXIO), a folder on Windows (EACCES)...
+            raise UnreadableImageError(f"not a file: {_FILE_KINDS.get(kind, 'not a regular file')}") from None
         raise UnreadableImageError(os_problem(exc)) from None
     try:
         info = os.fstat(fd)

@@ -54,7 +54,7 @@ def descriptor(item: Dataset, keyword: str, what: str) -> tuple[int, int, int]:
     values = _numbers(item[keyword].value, what, "LUT Descriptor")
     if len(values) != 3 or not all(np.isfinite(v) and v == int(v) for v in values):
         raise UnreadableImageError(f"{what} is invalid: its LUT Descriptor needs three whole numbers, has "
-                                   f"{len(values)} values")
+                                   f"{len(values)} value{'' if len(values) == 1 else 's'}")
     entries, first, bits = (int(v) for v in values)
     entries = entries or MAX_LUT_ENTRIES
     if not 0 < entries <= MAX_LUT_ENTRIES:
@@ -109,7 +109,11 @@ def rescale(ds: Dataset) -> tuple[float, float] | None:
         if value in (None, ""):
             slope_intercept.append(default)
             continue
-        numbers = _numbers(value, "the Modality LUT", label)
+        try:
+            numbers = _numbers(value, "the Modality LUT", label)
+        except UnreadableImageError:
+            raise UnreadableImageError(f"{label} is not a number: the pixel values cannot be calibrated"
+                                       ) from None
         if len(numbers) != 1:
             raise UnreadableImageError(f"{label} holds {len(numbers)} values, one expected: the pixel values "
                                        "cannot be calibrated")
@@ -246,13 +250,14 @@ def apply_window(pixels: np.ndarray, window: Window) -> np.ndarray:
     center, width = float(window.center), float(window.width)
     function = window.function.upper()
     if function == "SIGMOID":
-        exponent = np.clip(-4.0 * (x - center) / max(width, 1e-6), -80.0, 80.0)  # no float32 overflow
+        with np.errstate(over="ignore"):  # ±inf from a huge centre is clipped like any other value
+            exponent = np.clip(-4.0 * (x - center) / max(width, 1e-6), -80.0, 80.0)
         return (1.0 / (1.0 + np.exp(exponent))).astype(np.float32)
     if function == "LINEAR":
         center, width = center - 0.5, max(width, 1.0) - 1.0
     elif function != "LINEAR_EXACT":
         raise ValueError(f"unknown VOI LUT function {window.function!r}")
-    if not np.float32(width) > 0:  # LINEAR with width 1, or a width float32 cannot hold: a threshold
+    if not width >= float(np.finfo(np.float32).tiny):  # LINEAR width 1, or a width float32 cannot hold
         return (x > center).astype(np.float32)
     with np.errstate(over="ignore"):  # a centre beyond float32 gives ±inf, clipped to 0 or 1 below
         values = (x - center) / np.float32(width) + np.float32(0.5)

@@ -75,24 +75,47 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
     raise UnreadableImageError("JPEG file is truncated (it ends inside its header)")
 
 
+# TIFF tags read from the first directory: ImageWidth, ImageLength, StripOffsets, StripByteCounts,
+# TileOffsets, TileByteCounts
+_TIFF_TAGS = (256, 257, 273, 279, 324, 325)
+
+
+def _tiff_values(data: bytes, order: str, kind: int, count: int, field: bytes) -> list[int]:
+    """A SHORT or LONG entry's values (inline in ``field`` when they fit, else at the offset it holds)."""
+    size = 2 if kind == 3 else 4
+    if count * size <= 4:
+        raw = field[: count * size]
+    else:
+        (at,) = struct.unpack(order + "I", field)
+        raw = data[at : at + count * size]
+        if len(raw) < count * size:
+            raise struct.error("cut off")
+    return list(struct.unpack(f"{order}{count}{'H' if kind == 3 else 'I'}", raw))
+
+
 def _tiff_size(data: bytes) -> tuple[int, int]:
     order = "<" if data[:2] == b"II" else ">"
+    tags: dict[int, list[int]] = {}
     try:
         (offset,) = struct.unpack(order + "I", data[4:8])
         (count,) = struct.unpack(order + "H", data[offset : offset + 2])
-        tags = {}
         for k in range(count):
             entry = data[offset + 2 + 12 * k : offset + 14 + 12 * k]
-            tag, kind, _, value = struct.unpack(order + "HHI4s", entry)
-            if tag in (256, 257) and kind in (3, 4):  # ImageWidth, ImageLength: SHORT or LONG
-                short = kind == 3
-                tags[tag] = struct.unpack(order + ("H" if short else "I"), value[: 2 if short else 4])[0]
+            tag, kind, number, field = struct.unpack(order + "HHI4s", entry)
+            if tag in _TIFF_TAGS and kind in (3, 4) and 0 < number <= 2**20:  # SHORT or LONG
+                tags[tag] = _tiff_values(data, order, kind, number, field)
     except struct.error:
         raise UnreadableImageError("TIFF header is truncated or corrupt (its first directory is cut off)"
                                    ) from None
     if 256 not in tags or 257 not in tags:
         raise UnreadableImageError("TIFF header is corrupt (no image width or length in its first directory)")
-    return tags[256], tags[257]
+    offsets, counts = tags.get(273, tags.get(324)), tags.get(279, tags.get(325))
+    if offsets and counts:
+        end = max(o + c for o, c in zip(offsets, counts, strict=False))
+        if end > len(data):  # libtiff would fill the missing rows with black without a word
+            raise UnreadableImageError(f"TIFF file is truncated: its image data ends at byte {end}, the file "
+                                       f"at {len(data)}")
+    return tags[256][0], tags[257][0]
 
 
 _SIZE_READERS = {"PNG": _png_size, "JPEG": _jpeg_size, "TIFF": _tiff_size}
