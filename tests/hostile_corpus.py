@@ -30,19 +30,19 @@ from pydicom.encaps import encapsulate
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import (
-    RLELossless,
+    JPEG2000,
+    MPEG2MPML,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
+    HTJ2KLossless,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
     JPEGLosslessSV1,
     JPEGLSLossless,
-    HTJ2KLossless,
-    MPEG2MPML,
+    RLELossless,
     generate_uid,
 )
 
@@ -188,6 +188,9 @@ def _u16(values) -> bytes:
     return np.asarray(values, dtype="<u2").tobytes()
 
 
+RAMP12 = _u16(np.arange(4096))  # LUT Data: a 12-bit identity table
+
+
 # ---------------------------------------------------------------- the corpus
 
 
@@ -218,7 +221,6 @@ def _pixel_module(b: _Builder) -> None:
     """Every Image Pixel module attribute, absent and with bad values."""
     b.category = "pixel-module"
     b.dataset("good.dcm", base(), None)
-    invalid = "DICOM header is invalid"
 
     def variant(name: str, error, words: str, drop: tuple[str, ...] = (), **tags: object) -> None:
         ds = base()
@@ -365,8 +367,8 @@ def _modality_and_voi(b: _Builder) -> None:
     b.dataset("voi-lut-good.dcm", ok_voi, None)
     ignored = "VOI LUT Sequence is invalid: "
     for name, item, words in (
-        ("bits-0", _lut_item([4096, 0, 0], _u16(np.arange(4096))), "its LUT Descriptor gives 0 bits an entry"),
-        ("bits-7", _lut_item([4096, 0, 7], _u16(np.arange(4096))), "its LUT Descriptor gives 7 bits an entry"),
+        ("bits-0", _lut_item([4096, 0, 0], RAMP12), "its LUT Descriptor gives 0 bits an entry"),
+        ("bits-7", _lut_item([4096, 0, 7], RAMP12), "its LUT Descriptor gives 7 bits an entry"),
         ("bits-17", _lut_item([4096, 0, 17], _u16(np.arange(4096))), "its LUT Descriptor gives 17 bits an "
                                                                       "entry (8–16 allowed)"),
         ("bits-200", _lut_item([4096, 0, 200], _u16(np.arange(4096))), "its LUT Descriptor gives 200 bits"),
@@ -390,12 +392,11 @@ def _modality_and_voi(b: _Builder) -> None:
     good_mlut.ModalityLUTSequence[0].ModalityLUTType = "OD"
     b.dataset("modality-lut-good.dcm", good_mlut, None)
     for name, item, words in (
-        ("bits-7", _lut_item([4096, 0, 7], _u16(np.arange(4096))), "its LUT Descriptor gives 7 bits an entry"),
-        ("bits-1000", _lut_item([4096, 0, 1000], _u16(np.arange(4096))), "its LUT Descriptor gives 1000 bits"),
+        ("bits-7", _lut_item([4096, 0, 7], RAMP12), "its LUT Descriptor gives 7 bits an entry"),
+        ("bits-1000", _lut_item([4096, 0, 1000], RAMP12), "its LUT Descriptor gives 1000 bits"),
         ("short-data", _lut_item([4096, 0, 16], _u16(np.arange(10))), "its LUT Data holds 10 entries"),
         ("no-data", _lut_item([4096, 0, 16], None), "it has no LUT Data"),
-        ("one-value", _lut_item([4096], _u16(np.arange(4096))), "its LUT Descriptor needs three whole numbers, "
-                                                                 "has 1 value"),
+        ("one-value", _lut_item([4096], RAMP12), "its LUT Descriptor needs three whole numbers, has 1 value"),
     ):
         ds = base()
         ds.ModalityLUTSequence = [item]
@@ -424,17 +425,18 @@ def _palette(b: _Builder) -> None:
     reverse, flat = _u16(np.arange(256)[::-1] * 257), _u16(np.full(256, 30000))
     b.dataset("plain-good.dcm", palette(table, reverse, flat), None, "colour image converted to grey")
     b.dataset("plain-grey.dcm", palette(table), None)
+    grey = "colour image converted to grey"
     b.dataset("plain-8bit-entries.dcm", palette(bytes(range(256)), bytes(range(256))[::-1], bytes(256),
-                                                descriptor=(256, 0, 8)), None, "colour image converted to grey")
-    b.dataset("plain-short.dcm", palette(table[:100]), Unreadable, "Palette Color LUT is invalid: its red data "
-              "holds 50 entries")
+                                                descriptor=(256, 0, 8)), None, grey)
+    b.dataset("plain-short.dcm", palette(table[:100]), Unreadable,
+              "Palette Color LUT is invalid: its red data holds 50 entries")
     b.dataset("plain-missing.dcm", palette(None), Unreadable, "Palette Color LUT is missing")
     b.dataset("plain-bits-4.dcm", palette(table, descriptor=(256, 0, 4)), Unreadable, "gives 4 bits an entry")
     b.dataset("plain-entries-0.dcm", palette(table, descriptor=(0, 0, 16)), Unreadable,
               "holds 256 entries, its descriptor says 65536")
     good = _u16([0, 1, 0, 1, 255, 65535])  # discrete [0], linear to 65535 over 255 entries
     down = _u16([0, 1, 65535, 1, 255, 0])
-    b.dataset("segmented-good.dcm", palette(good, down, segmented=True), None, "colour image converted to grey")
+    b.dataset("segmented-good.dcm", palette(good, down, segmented=True), None, grey)
     for kilobytes in (12, 63):  # the issue's bombs: linear segments of 65535 entries each
         count = kilobytes * 1024 // 6
         words = _u16([0, 1, 0] + [1, 65535, 65535] * count)
@@ -517,16 +519,19 @@ def _syntaxes(b: _Builder) -> None:
                   syntax=syntax)
     for syntax in (JPEG2000Lossless, JPEG2000, HTJ2KLossless):
         b.dataset(f"jpeg-as-{syntax}.dcm", encapsulated(base(grey8, bits=8), [jpeg]), Unreadable,
-                  f"pixel data is JPEG baseline data but the transfer syntax says {syntax.name}", syntax=syntax)
+                  f"pixel data is JPEG baseline data but the transfer syntax says {syntax.name}",
+                  syntax=syntax)
         b.dataset(f"rle-as-{syntax}.dcm", encapsulated(base(), [rle]), Unreadable,
                   f"pixel data is not a JPEG 2000 codestream, as {syntax.name} requires", syntax=syntax)
     b.dataset("rle-as-jpeg.dcm", encapsulated(base(), [rle]), Unreadable,
               "pixel data is not a JPEG stream (no start-of-image marker)", syntax=JPEGBaseline8Bit)
     b.dataset("jpeg-without-frame-header.dcm", encapsulated(base(grey8, bits=8), [b"\xff\xd8\xff\xd9"]),
-              Unreadable, "pixel data is not a complete JPEG stream (no frame header)", syntax=JPEGBaseline8Bit)
+              Unreadable, "pixel data is not a complete JPEG stream (no frame header)",
+              syntax=JPEGBaseline8Bit)
     b.dataset("jpeg-as-rle.dcm", encapsulated(base(grey8, bits=8), [jpeg]), Unreadable,
               "RLE header lists", syntax=RLELossless)
-    b.dataset("j2k-as-rle.dcm", encapsulated(base(), [j2k]), Unreadable, "RLE header lists", syntax=RLELossless)
+    b.dataset("j2k-as-rle.dcm", encapsulated(base(), [j2k]), Unreadable, "RLE header lists",
+              syntax=RLELossless)
     for syntax in (JPEGBaseline8Bit, JPEG2000Lossless, RLELossless):
         b.dataset(f"native-as-{syntax}.dcm", base(), Unreadable,
                   f"pixel data is not compressed although the transfer syntax says {syntax.name}",
@@ -544,19 +549,23 @@ def _syntaxes(b: _Builder) -> None:
               "MPEG2 Main Profile / Main Level' is not supported", syntax=MPEG2MPML)
     # codestream size and precision against the header
     b.dataset("jpeg-size-mismatch.dcm", encapsulated(base(), [jpeg_stream(ramp(20, 30, 255, "uint8"))]),
-              Unreadable, "JPEG stream is 30 × 20 pixels but the header says 48 × 32", syntax=JPEGBaseline8Bit)
+              Unreadable, "JPEG stream is 30 × 20 pixels but the header says 48 × 32",
+              syntax=JPEGBaseline8Bit)
     b.dataset("j2k-size-mismatch.dcm", encapsulated(base(grey8, bits=8), [j2k]), Unreadable,
               "JPEG 2000 stream is 48 × 32 pixels but the header says 64 × 64", syntax=JPEG2000Lossless)
     j2k16 = compressed_stream(ramp(high=65535), JPEG2000Lossless, bits=16)
     b.dataset("j2k-16-bit-in-8.dcm", encapsulated(base(ramp(high=255, dtype="uint8"), bits=8), [j2k16]),
-              Unreadable, "JPEG 2000 stream holds 16-bit samples but Bits Allocated is 8", syntax=JPEG2000Lossless)
+              Unreadable, "JPEG 2000 stream holds 16-bit samples but Bits Allocated is 8",
+              syntax=JPEG2000Lossless)
     # encapsulation
     bot = b"\xfe\xff\x00\xe0\x00\x00\x00\x00"
     for name, value, words in (
         ("no-fragment", bot, "holds no image fragment"),
         ("empty-fragment", bot + b"\xfe\xff\x00\xe0\x00\x00\x00\x00", "holds an empty fragment"),
-        ("stray-delimiter", bot + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00", "DICOM header is truncated or corrupt"),
-        ("bad-item-tag", bot + b"\x01\x02\x03\x04" + struct.pack("<I", len(j2k)) + j2k, "item tag is missing"),
+        ("stray-delimiter", bot + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00",
+         "DICOM header is truncated or corrupt"),
+        ("bad-item-tag", bot + b"\x01\x02\x03\x04" + struct.pack("<I", len(j2k)) + j2k,
+         "item tag is missing"),
     ):
         ds = base()
         ds.PixelData = value
@@ -669,7 +678,8 @@ def _bombs(b: _Builder) -> None:
     """Sizes far beyond any radiograph, refused from the header; sizes at the limit, read."""
     b.category = "bombs"
     too_large = "image too large ("
-    for width, height in ((20000, 20000), (70000, 1000), (65535, 65535), (8193, 8193), (2**31 - 1, 2**31 - 1)):
+    sizes = ((20000, 20000), (70000, 1000), (65535, 65535), (8193, 8193), (2**31 - 1, 2**31 - 1))
+    for width, height in sizes:
         b.add(f"png-{width}x{height}.png", _png(width, height), Unsupported,
               f"{too_large}")
         if width < 65536 and height < 65536:
@@ -749,11 +759,12 @@ def _headers(b: _Builder) -> None:
         b"\x08\x00\x40\x11SQ\0\0\xff\xff\xff\xff\xfe\xff\x00\xe0\xff\xff\xff\xff\x10\x00\x10\x00PN\x08\x00Doe^Jane"
     b.add("sequence-unclosed.dcm", unclosed, Unreadable, "truncat")
     # patient-like text where codes belong: never echoed
-    for k, (keyword, value) in enumerate((("Modality", "DOE^JANE"), ("Modality", "JANE DOE"),
-                                          ("BodyPartExamined", "JANE DOE"), ("BodyPartExamined", "PID-48213"),
-                                          ("ViewPosition", "DOE^JANE"), ("SpecificCharacterSet", "ISO_IR 999"),
-                                          ("PatientAge", "Doe^Jane"), ("PatientBirthDate", "Doe^Jane"),
-                                          ("StudyDate", "PID-48213"))):
+    for k, (keyword, value) in enumerate((
+        ("Modality", "DOE^JANE"), ("Modality", "JANE DOE"), ("BodyPartExamined", "JANE DOE"),
+        ("BodyPartExamined", "PID-48213"), ("ViewPosition", "DOE^JANE"),
+        ("SpecificCharacterSet", "ISO_IR 999"), ("PatientAge", "Doe^Jane"), ("PatientBirthDate", "Doe^Jane"),
+        ("StudyDate", "PID-48213"),
+    )):
         b.dataset(f"phi-{keyword}-{k}.dcm", base(**{keyword: value}), None)  # never the value in a name
     ds = base()
     ds.add_new(0x00100010, "PN", b"Doe^Jane\xff\xfe\x80" + b"x" * 80)
@@ -822,7 +833,8 @@ def _file_system(b: _Builder) -> list[socket.socket]:
         os.symlink("target.bin", folder / "link-to-good.dcm")
         b.add_path("link-to-good.dcm", folder / "link-to-good.dcm", None)
         os.mkfifo(folder / "fifo.dcm")
-        b.add_path("fifo.dcm", folder / "fifo.dcm", Unreadable, "not a file: a named pipe (FIFO)", listed=False)
+        b.add_path("fifo.dcm", folder / "fifo.dcm", Unreadable, "not a file: a named pipe (FIFO)",
+                   listed=False)
         os.symlink("/dev/null", folder / "devnull.dcm")
         b.add_path("devnull.dcm", folder / "devnull.dcm", Unreadable, "not a file: a character device",
                    listed=False)
@@ -836,7 +848,8 @@ def _file_system(b: _Builder) -> list[socket.socket]:
             sockets.append(server)
             b.add_path("sock.dcm", folder / "sock.dcm", Unreadable, "not a file: a socket", listed=False)
         (folder / "not-a-file.dcm").mkdir()
-        b.add_path("not-a-file.dcm", folder / "not-a-file.dcm", Unreadable, "not a file: a folder", listed=False)
+        b.add_path("not-a-file.dcm", folder / "not-a-file.dcm", Unreadable, "not a file: a folder",
+                   listed=False)
         (folder / "folder.dcm" / "inner").mkdir(parents=True)
         (folder / "folder.dcm" / "inner" / "good.dcm").write_bytes(good)
         b.add_path("folder.dcm/inner/good.dcm", folder / "folder.dcm" / "inner" / "good.dcm", None)

@@ -98,7 +98,7 @@ def _refuse_non_images(ds: Dataset) -> str:
     keyword = _pixel_keyword(ds)
     if keyword is not None:
         return keyword
-    if not any(tag.group != 0x0002 for tag in ds.keys()):
+    if all(element.tag.group == 0x0002 for element in ds):
         raise UnreadableImageError("DICOM file holds no data set after its file meta header: the file is "
                                    "truncated or incomplete")
     if "Rows" in ds or "Image Storage" in sop.name or "Image Storage" in stored_as.name:
