@@ -860,13 +860,32 @@ def _file_system(b: _Builder) -> list[socket.socket]:
     return []
 
 
-def build_corpus(folder: str | Path) -> tuple[list[Case], list[socket.socket]]:
-    """Write the corpus into ``folder``; returns the cases and the sockets to close when done."""
+def _real_sizes(b: _Builder) -> None:
+    """Films as large as real ones get (the benchmark's memory and time figures): they open and are scored."""
+    b.category = "large"
+    rng = np.random.default_rng(3)
+
+    def film(rows: int, cols: int, high: int, dtype: str) -> np.ndarray:
+        y, x = np.mgrid[0:rows, 0:cols]
+        picture = (np.sin(x / 97.0) + np.cos(y / 131.0) + 2) / 4 * high
+        return (picture + rng.integers(0, max(2, high // 50), (rows, cols))).clip(0, high).astype(dtype)
+
+    b.dataset("dicom-4096x4096-16bit.dcm", base(film(4096, 4096, 4095, "uint16")), None)
+    b.dataset("dicom-8192x8192-8bit-at-limit.dcm", base(film(8192, 8192, 255, "uint8"), bits=8), None)
+    png = cv2.imencode(".png", film(7000, 3000, 60000, "uint16"))[1].tobytes()
+    b.add("png-7000x3000-16bit.png", png, None)
+    b.add("jpeg-4000x4000.jpg", jpeg_stream(film(4000, 4000, 255, "uint8")), None)
+
+
+def build_corpus(folder: str | Path, large: bool = False) -> tuple[list[Case], list[socket.socket]]:
+    """Write the corpus into ``folder``; returns the cases and the sockets to close when done. ``large``
+    adds films of real radiograph sizes (4k × 4k to 8k × 8k: hundreds of MB to write and read)."""
     b = _Builder(Path(folder))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for section in (_pixel_module, _modality_and_voi, _palette, _float_pixels, _syntaxes, _truncations,
-                        _bombs, _headers):
+        sections = [_pixel_module, _modality_and_voi, _palette, _float_pixels, _syntaxes, _truncations,
+                    _bombs, _headers]
+        for section in [*sections, *([_real_sizes] if large else [])]:
             section(b)
         sockets = _file_system(b)
     names = [c.name for c in b.cases]
