@@ -33,6 +33,7 @@ from xrayviewer.imaging.errors import (
 from xrayviewer.imaging.guards import MAX_PIXELS, finite_pixels, megapixels, native_decoder
 from xrayviewer.imaging.image import ADULT_AGE_YEARS, VoiLut, Window, XRayImage
 from xrayviewer.imaging.metadata import display_metadata
+from xrayviewer.imaging.raster import jpeg_frame
 from xrayviewer.imaging.windows import auto_window, bit_depth_window
 
 logger = logging.getLogger(__name__)
@@ -281,27 +282,10 @@ def first_fragment(data: bytes) -> bytes:
 
 def _jpeg_frame(stream: bytes) -> tuple[int, int, int, int] | None:
     """(SOF marker, precision, rows, cols) of a JPEG / JPEG-LS stream; None without a frame header."""
-    i = 2
-    while i + 4 <= len(stream):
-        if stream[i] != 0xFF:
-            return None
-        marker = stream[i + 1]
-        if marker == 0xFF:
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7):
-            if i + 9 > len(stream):
-                return None
-            precision = stream[i + 4]
-            rows, cols = struct.unpack(">HH", stream[i + 5 : i + 9])
-            return marker, precision, rows, cols
-        if marker in (0xDA, 0xD9):
-            return None
-        i += 2 + int.from_bytes(stream[i + 2 : i + 4], "big")
-    return None
+    try:
+        return jpeg_frame(stream)
+    except UnreadableImageError:
+        return None
 
 
 def _j2k_frame(stream: bytes) -> tuple[int, int, int] | None:

@@ -36,8 +36,8 @@ def sniff_raster(head: bytes) -> str | None:
     return next((fmt for magic, fmt in SIGNATURES.items() if head.startswith(magic)), None)
 
 
-# JPEG start-of-frame markers (ITU T.81 B.1.1.3): every SOFn but DHT (C4), JPG (C8) and DAC (CC)
-_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+# JPEG start-of-frame markers (ITU T.81 B.1.1.3: every SOFn but DHT C4, JPG C8, DAC CC; ISO 14495-1: F7)
+SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7})
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: no length field
 
 
@@ -48,7 +48,9 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int]:
+def jpeg_frame(data: bytes) -> tuple[int, int, int, int]:
+    """(SOF marker, sample precision, rows, columns) from a JPEG or JPEG-LS stream's frame header, walking its
+    marker segments from the SOI; ``UnreadableImageError`` naming what is wrong when there is none."""
     i = 2
     while i + 4 <= len(data):
         if data[i] != 0xFF:
@@ -60,19 +62,23 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         if marker in _STANDALONE:
             i += 2
             continue
-        if marker in _SOF_MARKERS:
+        if marker in SOF_MARKERS:
             if i + 9 > len(data):
                 break
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            if height == 0:
-                raise UnreadableImageError("JPEG frame header gives no image height (DNL streams are not "
-                                           "supported)")
-            return width, height
+            rows, cols = struct.unpack(">HH", data[i + 5 : i + 9])
+            return marker, data[i + 4], rows, cols
         if marker in (0xDA, 0xD9):  # scan or end of image before any frame header
             raise UnreadableImageError("JPEG file is corrupt (no frame header before its image data)")
         (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         i += 2 + length
     raise UnreadableImageError("JPEG file is truncated (it ends inside its header)")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    _, _, height, width = jpeg_frame(data)
+    if height == 0:
+        raise UnreadableImageError("JPEG frame header gives no image height (DNL streams are not supported)")
+    return width, height
 
 
 # TIFF tags read from the first directory: ImageWidth, ImageLength, StripOffsets, StripByteCounts,
