@@ -151,14 +151,15 @@ class ModelCard:
 
 
 _REQUIRED = {"name", "version", "task", "classes", "architecture", "thresholds", "threshold_method"}
-# The JSON type each card field must have (checked before any value is used: a card is untrusted input).
+# The JSON type each card field must have (checked before any value is used: a card is untrusted input);
+# views, age_group and negative_classes have their own checks (check_population) with their own wording.
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "version": (str,), "task": (str,), "classes": (list,), "architecture": (str,),
     "thresholds": (dict,), "threshold_method": (str,), "architecture_args": (dict,),
     "output_activation": (str,),
     "temperature": (int, float, type(None)), "metrics": (dict,), "training_data": (dict,),
-    "training_config": (dict,), "description": (str,), "limitations": (str,), "views": (list, tuple),
-    "age_group": (str,), "negative_classes": (list, tuple), "engine_version": (str,), "created": (str,),
+    "training_config": (dict,), "description": (str,), "limitations": (str,), "engine_version": (str,),
+    "created": (str,),
     "weights_file": (str,), "weights_sha256": (str,), "weights_dtype": (str,), "role": (str,),
     "gate": (dict,),
 }
