@@ -318,3 +318,17 @@ def test_weights_that_cannot_give_finite_scores_are_refused_at_load(tiny_bundle,
     with pytest.raises(BundleError, match=words.replace("(", r"\(").replace(")", r"\)")):
         load_model(load_bundle(saved.path))
 
+
+
+def test_a_heat_map_for_a_non_utf8_file_name_is_written(corpus, tiny_bundle, tmp_path, capsys):
+    """cv2.imwrite segfaults on such a name: predict --cam-dir writes the PNG itself."""
+    raw = os.fsencode(tmp_path) + b"/film-\xff\xfe.dcm"
+    with open(raw, "wb") as fh:
+        fh.write(dicom(base(np.roll(ramp(96, 96), 300).astype(np.uint16))))
+    cams = tmp_path / "cams"
+    status = main(["predict", os.fsdecode(raw), "--json", "--gate", "none", "--model", str(tiny_bundle.path),
+                   "--device", "cpu", "--cam-dir", str(cams)])
+    (row,) = [_strict(line) for line in capsys.readouterr().out.splitlines()]
+    assert status == 0 and row["error"] is None
+    assert os.fsencode(row["cam"]) == os.fsencode(cams) + b"/film-\xff\xfe_cam.png"
+    assert open_image(row["cam"]).shape == (96, 96)

@@ -210,7 +210,11 @@ def _write_cam(result: FileResult, folder: Path, written: set[Path]) -> tuple[st
         target = folder / f"{result.path.stem}_{count}_cam.png"
     written.add(target)
     rgb = blend(render(result.image), compose_overlay(prediction, finding, alpha=0.5))
-    cv2.imwrite(str(target), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    # encoded here and written by Python: OpenCV's imwrite crashes (SIGSEGV) on a file name that is not
+    # valid UTF-8, which a film's name, and so its heat map's, may be
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    target.write_bytes(png.tobytes())
     return finding, target
 
 
