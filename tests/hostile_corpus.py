@@ -506,6 +506,10 @@ def _syntaxes(b: _Builder) -> None:
     b.dataset("jpeg-baseline.dcm", encapsulated(base(grey8, bits=8), [jpeg]), None, syntax=JPEGBaseline8Bit)
     b.dataset("jpeg-under-extended.dcm", encapsulated(base(grey8, bits=8), [jpeg]), None,
               syntax=JPEGExtended12Bit)
+    progressive = cv2.imencode(".jpg", grey8, [cv2.IMWRITE_JPEG_QUALITY, 100, cv2.IMWRITE_JPEG_PROGRESSIVE,
+                                               1])[1].tobytes()
+    b.dataset("jpeg-progressive-under-baseline.dcm", encapsulated(base(grey8, bits=8), [progressive]), None,
+              syntax=JPEGBaseline8Bit)
     mislabelled = "the file is mislabelled"
     for syntax in (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLosslessSV1, JPEGLSLossless):
         b.dataset(f"j2k-as-{syntax}.dcm", encapsulated(base(), [j2k]), Unreadable,

@@ -49,8 +49,11 @@ COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_
 RETIRED_PHOTOMETRIC = ("ARGB", "CMYK", "HSV", "YBR_PARTIAL_422")  # PS3.3 C.7.6.3.1.2: retired
 _ITEM = b"\xfe\xff\x00\xe0"  # (FFFE,E000) Item tag, little endian
 _SEQUENCE_END = b"\xfe\xff\xdd\xe0"
-_JPEG_FAMILY = {  # transfer syntax → the SOF markers its streams may carry (ITU T.81 / ISO 14495-1)
-    "1.2.840.10008.1.2.4.50": {0xC0, 0xC1}, "1.2.840.10008.1.2.4.51": {0xC0, 0xC1},
+# transfer syntax → the SOF markers its streams may carry (ITU T.81 / ISO 14495-1): DCT (baseline,
+# extended, progressive: the same decoders read them all right), lossless, JPEG-LS. Across families the
+# label lies about the compression (lossy data called lossless...): refused.
+_JPEG_FAMILY = {
+    "1.2.840.10008.1.2.4.50": {0xC0, 0xC1, 0xC2}, "1.2.840.10008.1.2.4.51": {0xC0, 0xC1, 0xC2},
     "1.2.840.10008.1.2.4.57": {0xC3}, "1.2.840.10008.1.2.4.70": {0xC3},
     "1.2.840.10008.1.2.4.80": {0xF7}, "1.2.840.10008.1.2.4.81": {0xF7},
 }
