@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+import pydicom
 import pytest
 from hostile_corpus import (
     SECRETS,
@@ -34,7 +35,8 @@ from xrayviewer.imaging.guards import MAX_PIXELS
 from xrayviewer.imaging.lut import render
 
 # examples per property (derandomized: the same inputs on every run, so CI failures reproduce)
-HEADER_EXAMPLES, PLAUSIBLE_EXAMPLES, DAMAGE_EXAMPLES, RASTER_EXAMPLES = 300, 300, 400, 200
+HEADER_EXAMPLES, PLAUSIBLE_EXAMPLES, DAMAGE_EXAMPLES = 300, 300, 400
+RASTER_EXAMPLES, PALETTE_EXAMPLES = 200, 200
 
 
 def _fuzz(examples: int) -> settings:
@@ -238,3 +240,38 @@ def _clean_folder():
     for path in _FOLDER.iterdir():
         path.unlink()
     _FOLDER.rmdir()
+
+
+_SEGMENT = st.one_of(
+    st.lists(st.integers(0, 65535), max_size=5).map(lambda v: [0, len(v), *v]),  # discrete
+    st.tuples(st.integers(1, 400), st.integers(0, 65535)).map(lambda t: [1, *t]),  # linear
+    st.just([2, 1, 0, 0]),  # indirect: copy the first segment again
+)
+
+
+@_fuzz(PALETTE_EXAMPLES)
+@given(first=st.integers(0, 65535), segments=st.lists(_SEGMENT, min_size=1, max_size=6))
+def test_the_bounded_segmented_lut_expansion_gives_pydicoms_values(first, segments):
+    """Valid segmented palette LUTs expand to exactly what pydicom's expansion gives (ours stops early on
+    bombs, which pydicom grows into gigabytes)."""
+    from pydicom.pixels.processing import _expand_segmented_lut
+
+    from xrayviewer.imaging.lut import _expand_segmented
+
+    words = [0, 1, first, *(w for segment in segments for w in segment)]
+    ours = [int(v) for part in _expand_segmented(np.array(words, np.int64), 10**6, "LUT") for v in part]
+    assert ours == list(_expand_segmented_lut(tuple(words), "<H"))
+
+
+def test_palette_colour_gives_pydicoms_rgb():
+    from pydicom.pixels.processing import apply_color_lut
+
+    from xrayviewer.imaging.lut import palette_rgb
+
+    ds = base(ramp(high=255, dtype="uint8"), "PALETTE COLOR", 8)
+    for colour, table in (("Red", np.arange(256) * 257), ("Green", np.arange(256)[::-1] * 257),
+                          ("Blue", np.full(256, 30000))):
+        ds.add_new(f"{colour}PaletteColorLookupTableDescriptor", "US", [256, 0, 16])
+        ds.add_new(f"{colour}PaletteColorLookupTableData", "OW", np.asarray(table, "<u2").tobytes())
+    ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(dicom(ds)), force=True)
+    np.testing.assert_array_equal(palette_rgb(ds.pixel_array, ds), apply_color_lut(ds.pixel_array, ds))

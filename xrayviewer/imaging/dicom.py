@@ -127,9 +127,9 @@ class PixelDescription:
     planar: int
 
     @property
-    def frame_bytes(self) -> int:
-        """Bytes of one native frame (bit-packed for 1-bit data)."""
-        bits = self.rows * self.cols * self.samples * self.bits_allocated
+    def native_bytes(self) -> int:
+        """Bytes of native pixel data for every frame (1-bit data packed across frame boundaries)."""
+        bits = self.rows * self.cols * self.samples * self.bits_allocated * self.frames
         if self.photometric == "YBR_FULL_422":
             bits = bits * 2 // 3
         return (bits + 7) // 8
@@ -327,7 +327,7 @@ def check_pixel_data(ds: Dataset, pixel: PixelDescription, syntax: UID) -> list[
         if encapsulated:
             raise UnreadableImageError(f"pixel data is compressed (encapsulated) although the transfer "
                                        f"syntax says {syntax.name}: the transfer syntax is wrong")
-        expected = pixel.frame_bytes * pixel.frames
+        expected = pixel.native_bytes
         got = len(data)
         if got < expected:
             raise UnreadableImageError(f"truncated pixel data: expected {expected} bytes, got {got}")

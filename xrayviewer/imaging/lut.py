@@ -158,9 +158,12 @@ def voi_lut_table(ds: Dataset) -> VoiLut | None:
 
 
 def _expand_segmented(words: np.ndarray, limit: int, what: str, depth: int = 0,
-                      previous: int | None = None, segments: int | None = None) -> list[np.ndarray]:
+                      previous: int | None = None, segments: int | None = None,
+                      wide: int = 2) -> list[np.ndarray]:
     """Expand segmented LUT data (C.7.9.2: discrete 0, linear 1, indirect 2), refusing as soon as the output
-    would pass ``limit`` entries: the expanded table never exceeds what its descriptor allows."""
+    would pass ``limit`` entries: the expanded table never exceeds what its descriptor allows. An indirect
+    segment's offset takes ``wide`` entries (2 sixteen-bit words, or 4 bytes for 8-bit data), read as
+    pydicom's ``apply_color_lut`` reads it."""
     out: list[np.ndarray] = []
     size, offset, read = 0, 0, 0
     last = previous
@@ -175,13 +178,16 @@ def _expand_segmented(words: np.ndarray, limit: int, what: str, depth: int = 0,
                 raise UnreadableImageError(f"{what} is invalid: a linear segment has no start value")
             end = int(words[offset])
             offset += 1
-            part = np.rint(np.linspace(last, end, length + 1)[1:]).astype(np.int64)
+            step = (end - last) / length if length else 0.0  # pydicom's formula, to the same values
+            part = np.around(np.linspace(last + step, end, length)).astype(np.int64) if end != last \
+                else np.full(length, end, np.int64)
         elif opcode == 2:
-            if last is None or depth >= _MAX_SEGMENT_DEPTH or offset + 1 >= len(words):
+            if last is None or depth >= _MAX_SEGMENT_DEPTH or offset + wide > len(words):
                 raise UnreadableImageError(f"{what} is invalid: an indirect segment points nowhere valid")
-            target = int(words[offset]) | int(words[offset + 1]) << 16
-            offset += 2
-            nested = _expand_segmented(words[target:], limit - size, what, depth + 1, last, length)
+            parts = [int(w) for w in words[offset : offset + wide]]
+            target = sum(p << (8 * k if wide == 4 else 16 * k) for k, p in enumerate(parts))
+            offset += wide
+            nested = _expand_segmented(words[target:], limit - size, what, depth + 1, last, length, wide)
             part = np.concatenate(nested) if nested else np.zeros(0, np.int64)
         else:
             raise UnreadableImageError(f"{what} is invalid: unknown segment type {opcode}")
@@ -220,7 +226,7 @@ def palette_tables(ds: Dataset) -> tuple[list[np.ndarray], int, int]:
             value = ds[segmented].value
             words = (np.frombuffer(bytes(value), np.uint8).astype(np.int64) if bits == 8
                      else _words(value, little, what))
-            parts = _expand_segmented(words, entries, what)
+            parts = _expand_segmented(words, entries, what, wide=4 if bits == 8 else 2)
             table = np.concatenate(parts) if parts else np.zeros(0, np.int64)
             if table.size == 0:
                 raise UnreadableImageError(f"{what} is invalid: its {colour.lower()} segments are empty")
