@@ -154,14 +154,13 @@ _REQUIRED = {"name", "version", "task", "classes", "architecture", "thresholds",
 # The JSON type each card field must have (checked before any value is used: a card is untrusted input);
 # views, age_group and negative_classes have their own checks (check_population) with their own wording.
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "name": (str,), "version": (str,), "task": (str,), "classes": (list,), "architecture": (str,),
-    "thresholds": (dict,), "threshold_method": (str,), "architecture_args": (dict,),
-    "output_activation": (str,),
-    "temperature": (int, float, type(None)), "metrics": (dict,), "training_data": (dict,),
-    "training_config": (dict,), "description": (str,), "limitations": (str,), "engine_version": (str,),
-    "created": (str,),
-    "weights_file": (str,), "weights_sha256": (str,), "weights_dtype": (str,), "role": (str,),
-    "gate": (dict,),
+    **dict.fromkeys(("name", "version", "task", "architecture", "threshold_method", "output_activation",
+                     "description", "limitations", "engine_version", "created", "weights_file",
+                     "weights_sha256", "weights_dtype", "role"), (str,)),
+    **dict.fromkeys(("thresholds", "architecture_args", "metrics", "training_data", "training_config",
+                     "gate"), (dict,)),
+    "classes": (list,),
+    "temperature": (int, float, type(None)),
 }
 _TYPE_NAMES = {str: "a string", list: "a list", tuple: "a list", dict: "an object", int: "a number",
                float: "a number", type(None): "null"}
@@ -176,10 +175,7 @@ def check_types(card: ModelCard) -> None:
     non-empty strings, ``thresholds`` numbers, ``temperature`` a number or null...)."""
     for name, types in _FIELD_TYPES.items():
         value = getattr(card, name)
-        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        if name == "temperature" and isinstance(value, bool):
-            wrong = True
-        if wrong:
+        if not isinstance(value, types) or isinstance(value, bool):  # JSON true is no number
             wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[t] for t in types))
             raise ValueError(f"{name} must be {wanted} (got {type(value).__name__})")
     if not all(isinstance(c, str) and c.strip() for c in card.classes):
@@ -196,6 +192,8 @@ def check_weights_file(name: str) -> None:
     if (not name or name in (".", "..") or pure.name != name or "/" in name or "\\" in name
             or pure.is_absolute() or ":" in name or "\x00" in name):
         raise ValueError(f"weights_file must be a file name inside the bundle folder (got {name!r})")
+
+
 _VIEW_CODE = re.compile(r"[A-Z0-9_ ]{1,16}")  # a DICOM Code String such as AP, PA, LL
 
 

@@ -244,7 +244,6 @@ class Predictor:
             if len(readable) > 1:  # find the culprit: score one by one
                 return [scored for r in pending for scored in self._score([r], with_cams)]
             readable[0].error = _failure("scoring", readable[0].image, exc)
-            readable[0].image = None
             return pending
         for result, prediction in zip(readable, predictions, strict=True):
             result.prediction = prediction
