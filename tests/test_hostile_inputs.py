@@ -332,3 +332,20 @@ def test_a_heat_map_for_a_non_utf8_file_name_is_written(corpus, tiny_bundle, tmp
     assert status == 0 and row["error"] is None
     assert os.fsencode(row["cam"]) == os.fsencode(cams) + b"/film-\xff\xfe_cam.png"
     assert open_image(row["cam"]).shape == (96, 96)
+
+
+def test_a_folder_that_cannot_be_listed_gets_its_own_reason(tmp_path, monkeypatch):
+    """Root reads every folder, so the OS's refusal is simulated where os.walk reports it."""
+    from xrayviewer.imaging import files
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+
+    def refusing_walk(top, onerror=None):
+        onerror(PermissionError(13, "Permission denied", os.fspath(top)))
+        return iter(())
+
+    monkeypatch.setattr(files.os, "walk", refusing_walk)
+    (found,) = files.find_inputs([locked], recursive=True)
+    assert isinstance(found, files.EmptyInput)
+    assert found.reason == "folder could not be listed: permission denied"
