@@ -7,6 +7,12 @@ applicability gate refuses (``engine.applicability``: not a projection radiograp
 small, a colour picture...) is not scored: ``gate.ok`` is false and ``error`` and ``gate.reason`` say why.
 Exit status 0 when every file was scored, 2 when some could not be (or when no model is available: never
 made-up results).
+
+Every input gives at least one row, whatever it is: a folder without image files gets one row whose
+``error`` says so; a path the OS cannot open (too long, a link loop, a FIFO...) gets one naming why. Lines are
+strict JSON (no NaN, ever) and pure ASCII: ``file`` keeps a name that is not valid UTF-8 losslessly as
+``\\udcXX`` escapes (Python's surrogateescape), so ``os.fsencode(json.loads(line)["file"])`` gives back
+the exact bytes of the name.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from xrayviewer.engine.bundle import BundleError, by_strength, find_bundles, load_bundle
     from xrayviewer.engine.paths import models_search_path
     from xrayviewer.engine.predictor import Predictor
-    from xrayviewer.imaging.files import find_images
+    from xrayviewer.imaging.files import find_inputs
 
     try:
         if args.model:
@@ -74,28 +81,52 @@ def run(args: argparse.Namespace) -> int:
         gate = _gate(args)
     except (BundleError, ValueError) as exc:
         return _fail(str(exc))
-    files = find_images(args.paths, recursive=True)
-    if not files:
-        return _fail("no image files found in " + ", ".join(args.paths))
+    inputs = find_inputs(args.paths, recursive=True)
     if args.cam_dir:
         args.cam_dir.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    failed = rows = 0
     written: set[Path] = set()
-    for result in predictor.predict_many(files, with_cams=args.cam_dir is not None,
-                                         batch_size=max(1, args.batch_size), gate=gate,
-                                         score_refused=args.score_refused):
+    for result in _results(predictor, inputs, args, gate):
         cam_path, finding = None, None
         if result.prediction is not None and args.cam_dir is not None:
             finding, cam_path = _write_cam(result, args.cam_dir, written)
         failed += result.error is not None
+        rows += 1
         record = _record(result, bundle.card, cam_path, gate is not None)
         if args.json:
-            print(json.dumps(record, ensure_ascii=False), flush=True)
+            print(json.dumps(record, ensure_ascii=True, allow_nan=False), flush=True)
         else:
             _print_table(record, bundle.card.negative_classes, finding)
     if failed and not args.json:
-        print(f"{failed} of {len(files)} files could not be scored", file=sys.stderr)
+        _say(f"{failed} of {rows} files could not be scored", sys.stderr)
     return 2 if failed else 0
+
+
+def _results(predictor, inputs: list, args: argparse.Namespace, gate: Gate | None) -> Iterator[FileResult]:
+    """Results in input order: the files of each input through ``predict_many``, a folder that yields no
+    image file as one failed result."""
+    from xrayviewer.engine.predictor import FileResult
+    from xrayviewer.imaging.files import EmptyInput
+
+    files: list[Path] = []
+    options = {"with_cams": args.cam_dir is not None, "batch_size": max(1, args.batch_size), "gate": gate,
+               "score_refused": args.score_refused}
+    for item in [*inputs, None]:
+        if isinstance(item, Path):
+            files.append(item)
+            continue
+        yield from predictor.predict_many(files, **options)
+        files = []
+        if isinstance(item, EmptyInput):
+            yield FileResult(item.path, None, item.reason)
+
+
+def _say(text: str, stream=None) -> None:
+    """Print ``text`` whatever the stream's encoding: what it cannot encode (a file name that is not valid
+    UTF-8, say) is written as a backslash escape instead of raising."""
+    stream = stream or sys.stdout
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream, flush=True)
 
 
 def _gate(args: argparse.Namespace) -> Gate | None:
@@ -116,7 +147,7 @@ def _gate(args: argparse.Namespace) -> Gate | None:
 
 
 def _fail(message: str) -> int:
-    print(f"xrayviewer predict: {message}", file=sys.stderr)
+    _say(f"xrayviewer predict: {message}", sys.stderr)
     return 2
 
 
@@ -179,24 +210,28 @@ def _write_cam(result: FileResult, folder: Path, written: set[Path]) -> tuple[st
         target = folder / f"{result.path.stem}_{count}_cam.png"
     written.add(target)
     rgb = blend(render(result.image), compose_overlay(prediction, finding, alpha=0.5))
-    cv2.imwrite(str(target), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    # encoded here and written by Python: OpenCV's imwrite crashes (SIGSEGV) on a file name that is not
+    # valid UTF-8, which a film's name, and so its heat map's, may be
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    target.write_bytes(png.tobytes())
     return finding, target
 
 
 def _print_table(record: dict, negative_classes: list[str], cam_finding: str | None) -> None:
     if record["error"]:
-        print(f"{record['file']}: could not be scored: {record['error']}\n")
+        _say(f"{record['file']}: could not be scored: {record['error']}\n")
         return
     for warning in record["warnings"]:
-        print(f"{record['file']}: warning: {warning}")
+        _say(f"{record['file']}: warning: {warning}")
     width = max(len(c) for c in record["scores"]) + 2
-    print(f"{record['file']}  ({record['model']} {record['version']}, {record['ms']:.0f} ms)")
-    print(f"  {'finding':<{width}}{'score':>7}{'threshold':>11}")
+    lines = [f"{record['file']}  ({record['model']} {record['version']}, {record['ms']:.0f} ms)",
+             f"  {'finding':<{width}}{'score':>7}{'threshold':>11}"]
     for name, score in sorted(record["scores"].items(), key=lambda item: -item[1]):
         flag = "  POSITIVE" if name in record["positive"] and name not in negative_classes else ""
-        print(f"  {name:<{width}}{score:>7.3f}{record['thresholds'][name]:>11.3f}{flag}")
+        lines.append(f"  {name:<{width}}{score:>7.3f}{record['thresholds'][name]:>11.3f}{flag}")
     if record["cam"]:
-        print(f"  heat map ({cam_finding}): {record['cam']}")
-    print()
+        lines.append(f"  heat map ({cam_finding}): {record['cam']}")
+    _say("\n".join(lines) + "\n")
 
 

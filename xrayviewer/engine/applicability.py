@@ -33,6 +33,32 @@ MIN_SIDE = 64  # pixels: the smallest staged films (NIH copies) are 64 × 64
 MAX_ASPECT = 3.0  # longer side / shorter side of a film
 MAX_COLOUR_FRACTION = 0.05  # a film with a coloured arrow or label passes; a photograph does not
 NO_GATE = "No applicability gate is installed: nothing checked that this is a chest film."
+# Header values are quoted in a refusal only when they are one of the standard's defined terms (PS3.3
+# C.7.3.1.1.1 modalities, PS3.16 Annex L body parts): anything else in those fields may be free text typed
+# at the modality (a name, an ID) and is never echoed.
+
+
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+KNOWN_MODALITIES = _terms(
+    "AR ASMT AU BDUS BI BMD CD CT DD DG DOC DX ECG EPS ES FID GM HC HD IO IOL IVOCT IVUS KER KO LEN LS MG "
+    "MR M3D NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PLAN PR PT PX REG RESP RF RG RTDOSE RTIMAGE "
+    "RTPLAN RTRECORD RTSTRUCT RWV SEG SM SMR SR SRF STAIN TEXTUREMAP TG US VA XA XC CR DR")
+KNOWN_BODY_PARTS = _terms(
+    "ABDOMEN ABDOMENPELVIS ADRENAL AORTA ANKLE ARM AXILLA BACK BLADDER BRAIN BREAST BRONCHUS BUTTOCK "
+    "CALCANEUS CALF CAROTID CEREBELLUM CERVIX CHEEK CHEST CHESTABDOMEN CHESTABDPELVIS CIRCLEOFWILLIS "
+    "CLAVICLE COCCYX COLON CORNEA CORONARYARTERY CSPINE CTSPINE DUODENUM EAR ELBOW ESOPHAGUS EXTREMITY EYE "
+    "EYELID FACE FEMUR FINGER FOOT FOREARM GALLBLADDER HAND HEAD HEADNECK HEART HIP HUMERUS ILEUM ILIUM "
+    "IAC JAW JEJUNUM KIDNEY KNEE LARYNX LEG LIVER LSPINE LSSPINE LUNG MAXILLA MEDIASTINUM MOUTH NECK "
+    "NECKCHEST NECKCHESTABDOMEN NECKCHESTABDPELV NOSE ORBIT OVARY PANCREAS PAROTID PATELLA PELVIS PENIS "
+    "PHARYNX PROSTATE RECTUM RIB SACRUM SCALP SCAPULA SCLERA SCROTUM SHOULDER SKULL SPINE SPLEEN STERNUM "
+    "STOMACH SUBMANDIBULAR TMJ TESTIS THIGH THORAX THUMB THYMUS THYROID TIBIA TOE TONGUE TRACHEA TSPINE "
+    "TLSPINE ULNA URETER URETHRA UTERUS VAGINA VULVA WRIST ZYGOMA WHOLEBODY"
+) | {"WHOLE BODY", "CERVICAL SPINE", "LUMBAR SPINE", "THORACIC SPINE"}
+# View Position defined terms (PS3.3 C.8.11.5.1.1), and the spellings lateral films often carry
+KNOWN_VIEWS = frozenset({"AP", "PA", "LL", "RL", "RLD", "LLD", "RLO", "LLO", "LAT", "LATERAL"})
 
 
 def refusal(why: str) -> str:
@@ -61,10 +87,12 @@ def header_verdict(image: XRayImage) -> tuple[str, tuple[str, ...]]:
     """Refusal ("" = none) and warnings from the DICOM header fields the image carries."""
     modality = image.metadata.get("Modality", "").strip().upper()
     if modality and modality not in PROJECTION_MODALITIES:
-        return refusal(f"modality {modality}"), ()
+        named = modality if modality in KNOWN_MODALITIES else "not a defined term"
+        return refusal(f"modality {named}"), ()
     body_part = image.metadata.get("Body part", "").strip().upper()
     if body_part and body_part not in CHEST_BODY_PARTS:
-        return refusal(f"body part {body_part}"), ()
+        named = body_part if body_part in KNOWN_BODY_PARTS else "not a defined term"
+        return refusal(f"body part {named}"), ()
     warnings = []
     if image.format == "DICOM" and not modality:
         warnings.append("The DICOM header gives no modality: check that this is a chest radiograph.")
@@ -81,12 +109,21 @@ def pixel_rule_refusal(image: XRayImage) -> str:
         return refusal(f"{cols} × {rows} pixels: too small to read, at least {MIN_SIDE} a side")
     if max(rows, cols) > MAX_ASPECT * min(rows, cols):
         return refusal(f"{cols} × {rows} pixels: a strip, not a film")
-    finite = image.pixels[np.isfinite(image.pixels)]
-    if finite.size == 0 or float(finite.max()) == float(finite.min()):
+    low, high = _finite_range(image.pixels)
+    if low == high:
         return refusal("a blank image: every pixel has the same value")
     if image.colour_fraction > MAX_COLOUR_FRACTION:
         return refusal(f"a colour picture: {image.colour_fraction:.0%} of its pixels are coloured")
     return ""
+
+
+def _finite_range(pixels: np.ndarray) -> tuple[float, float]:
+    """Lowest and highest finite value (0, 0 when none); no copy of the pixels when all are finite, as
+    ``open_image`` guarantees (a 67 MP film is 256 MB of float32)."""
+    if np.isfinite(pixels).all():
+        return float(pixels.min()), float(pixels.max())
+    finite = pixels[np.isfinite(pixels)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 
 
 def check_applicability(image: XRayImage, gate: Gate | None = None) -> Applicability:
@@ -122,7 +159,8 @@ def population_warnings(image: XRayImage, card: ModelCard, verdict: Applicabilit
     view = (image.view_position or "").strip().upper()
     if view and card.views and view not in card.views:
         trained = " and ".join(filter(None, [", ".join(card.views[:-1]), card.views[-1]]))
-        warnings.append(f"Trained on {trained} films; this film is {view}.")
+        shown = view if view in KNOWN_VIEWS else "of a view that is not a defined term"
+        warnings.append(f"Trained on {trained} films; this film is {shown}.")
     trained_age = card.age_group
     patient_age = image.age_group or (verdict.population if verdict is not None else "")
     if trained_age and patient_age and patient_age != trained_age:

@@ -77,6 +77,7 @@ class ModelCard:
     gate: dict[str, Any] = field(default_factory=dict)  # role gate: engine.gate.GateSpec fields
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.task not in TASKS:
             raise ValueError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
         if not self.output_activation:
@@ -91,8 +92,11 @@ class ModelCard:
             raise ValueError("thresholds must give one value per class")
         if any(not math.isfinite(float(t)) for t in self.thresholds.values()):
             raise ValueError("thresholds must be finite numbers")
-        if self.temperature is not None and not self.temperature > 0:
-            raise ValueError("temperature must be positive")
+        if any(not 0.0 <= float(t) <= 1.0 for t in self.thresholds.values()):
+            raise ValueError("thresholds must lie in [0, 1]: they are cut-offs on scores")
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError("temperature must be a finite positive number")
+        check_weights_file(self.weights_file)
         check_population(self.classes, self.views, self.age_group, self.negative_classes)
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)} (got {self.role!r})")
@@ -134,7 +138,12 @@ class ModelCard:
         values["preprocessing"] = PreprocessRecipe.from_dict(dict(data.get("preprocessing", {})))
         if "input_size" in data and int(data["input_size"]) != values["preprocessing"].size:
             raise ValueError("input_size disagrees with preprocessing.size")
-        values["thresholds"] = {str(k): float(v) for k, v in dict(data.get("thresholds", {})).items()}
+        thresholds = data.get("thresholds", {})
+        if not isinstance(thresholds, dict) or not all(
+            isinstance(k, str) and _is_number(v) for k, v in thresholds.items()
+        ):
+            raise ValueError("thresholds must map each class name to a number")
+        values["thresholds"] = {k: float(v) for k, v in thresholds.items()}
         missing = [f.name for f in fields(cls) if f.name not in values and f.name in _REQUIRED]
         if missing:
             raise ValueError(f"missing fields: {', '.join(missing)}")
@@ -142,6 +151,49 @@ class ModelCard:
 
 
 _REQUIRED = {"name", "version", "task", "classes", "architecture", "thresholds", "threshold_method"}
+# The JSON type each card field must have (checked before any value is used: a card is untrusted input);
+# views, age_group and negative_classes have their own checks (check_population) with their own wording.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("name", "version", "task", "architecture", "threshold_method", "output_activation",
+                     "description", "limitations", "engine_version", "created", "weights_file",
+                     "weights_sha256", "weights_dtype", "role"), (str,)),
+    **dict.fromkeys(("thresholds", "architecture_args", "metrics", "training_data", "training_config",
+                     "gate"), (dict,)),
+    "classes": (list,),
+    "temperature": (int, float, type(None)),
+}
+_TYPE_NAMES = {str: "a string", list: "a list", tuple: "a list", dict: "an object", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_types(card: ModelCard) -> None:
+    """Raise ``ValueError`` naming the first card field of the wrong JSON type (``classes`` a list of
+    non-empty strings, ``thresholds`` numbers, ``temperature`` a number or null...)."""
+    for name, types in _FIELD_TYPES.items():
+        value = getattr(card, name)
+        if not isinstance(value, types) or isinstance(value, bool):  # JSON true is no number
+            wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[t] for t in types))
+            raise ValueError(f"{name} must be {wanted} (got {type(value).__name__})")
+    if not all(isinstance(c, str) and c.strip() for c in card.classes):
+        raise ValueError("classes must be a list of non-empty strings")
+    if not all(_is_number(t) for t in card.thresholds.values()):
+        raise ValueError("thresholds must be numbers")
+    if not isinstance(card.preprocessing, PreprocessRecipe):
+        raise ValueError("preprocessing must be a preprocessing recipe")
+
+
+def check_weights_file(name: str) -> None:
+    """``weights_file`` must name a file inside the bundle folder: a plain file name, no folder part."""
+    pure = Path(name)
+    if (not name or name in (".", "..") or pure.name != name or "/" in name or "\\" in name
+            or pure.is_absolute() or ":" in name or "\x00" in name):
+        raise ValueError(f"weights_file must be a file name inside the bundle folder (got {name!r})")
+
+
 _VIEW_CODE = re.compile(r"[A-Z0-9_ ]{1,16}")  # a DICOM Code String such as AP, PA, LL
 
 
@@ -321,6 +373,9 @@ def load_model(bundle: Bundle) -> ChestNet:
 
     card = bundle.card
     weights = bundle.weights_path
+    if bundle.path.is_dir() and not _inside(weights, bundle.path):
+        raise BundleError(f"{bundle.name}: weight file {card.weights_file} lies outside the bundle folder "
+                          "(a link out of it?): refusing to load it")
     if not weights.is_file():
         raise BundleError(f"{bundle.name}: weight file {weights} is missing")
     try:
@@ -333,7 +388,33 @@ def load_model(bundle: Bundle) -> ChestNet:
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise BundleError(f"{bundle.name}: weights do not fit {card.architecture}: {first}") from None
-    return model.eval()
+    model.eval()
+    _probe(bundle, model)
+    return model
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        return False
+
+
+def _probe(bundle: Bundle, model: nn.Module) -> None:
+    """Refuse weights that cannot give finite scores: non-finite tensors, or a non-finite output for a
+    mid-grey probe image (a NaN in a weight with a matching digest would otherwise score every film NaN)."""
+    import torch
+
+    for key, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise BundleError(f"{bundle.name}: weights hold non-finite values (NaN or infinity) in {key}: "
+                              "refusing to load them")
+    size = bundle.card.input_size
+    with torch.inference_mode():
+        out = model(torch.zeros(1, 1, size, size))
+    if not bool(torch.isfinite(out).all()):
+        raise BundleError(f"{bundle.name}: the model's output on a probe image is not finite: refusing to "
+                          "load it")
 
 
 def _read_safetensors(bundle: Bundle) -> dict:

@@ -178,6 +178,9 @@ class Predictor:
     def _prediction(self, scores: np.ndarray, cams: np.ndarray | None, features: np.ndarray,
                     geometry: Geometry, timings: dict[str, float]) -> Prediction:
         card = self.card
+        if not np.isfinite(scores).all():  # never a "nan%": the film gets an error instead
+            raise ValueError("the model gave a non-finite score (NaN or infinity) for this image: no "
+                             "findings")
         by_class = {c: float(s) for c, s in zip(card.classes, scores, strict=True)}
         return Prediction(
             model=card.name,
@@ -210,7 +213,10 @@ class Predictor:
             except ImageError as exc:
                 pending.append(FileResult(path, None, _one_line(exc)))
             else:
-                pending.append(self._checked(path, image, gate, score_refused))
+                try:
+                    pending.append(self._checked(path, image, gate, score_refused))
+                except (ValueError, RuntimeError, MemoryError) as exc:  # the learned gate failed on it
+                    pending.append(FileResult(path, None, _failure("checking", image, exc)))
             if sum(r.image is not None for r in pending) >= batch_size:
                 yield from self._score(pending, with_cams)
                 pending = []
@@ -234,14 +240,22 @@ class Predictor:
             return pending
         try:
             predictions = self.predict_batch([r.image for r in readable], with_cams)
-        except (ValueError, RuntimeError) as exc:  # e.g. a picture too odd for the model
+        except (ValueError, RuntimeError, MemoryError) as exc:  # e.g. a picture too odd for the model
             if len(readable) > 1:  # find the culprit: score one by one
                 return [scored for r in pending for scored in self._score([r], with_cams)]
-            readable[0].error = _one_line(exc)
+            readable[0].error = _failure("scoring", readable[0].image, exc)
             return pending
         for result, prediction in zip(readable, predictions, strict=True):
             result.prediction = prediction
         return pending
+
+
+def _failure(doing: str, image: XRayImage | None, exc: BaseException) -> str:
+    """One line for a file that was read but could not be checked or scored."""
+    if isinstance(exc, MemoryError):
+        size = "" if image is None else f" ({image.shape[1]} × {image.shape[0]} pixels)"
+        return f"not enough memory for {doing} this image{size}"
+    return _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -134,17 +134,24 @@ def describe(event: Event) -> str | None:
 
 
 class LogFile:
-    """Callback appending the human lines (see :func:`describe`) to a log file with a timestamp."""
+    """Callback appending the human lines (see :func:`describe`) to a log file with a timestamp. A write that
+    fails (a full disk) stops the log, not the run: ``failed`` keeps the error; the run's own checkpoint
+    writes report the disk problem."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.failed: OSError | None = None
 
     def __call__(self, event: Event) -> None:
         """Append one line for events that have one."""
         line = describe(event)
-        if line is not None:
+        if line is None or self.failed is not None:
+            return
+        try:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(f"{datetime.now().isoformat(timespec='seconds')} {line}\n")
+        except OSError as exc:
+            self.failed = exc
 
 
 class ProgressBars:

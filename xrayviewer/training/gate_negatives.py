@@ -327,6 +327,16 @@ def generate(out: Path, films: dict[str, list[Path]], per_kind: int = 600, seed:
 FilmStream = Iterator[tuple[str, str, np.ndarray]]  # (source, split, grey film)
 
 
+def _read_grey(path: Path) -> np.ndarray | None:
+    """A grey film, or None when unreadable; read by Python and decoded by OpenCV, since cv2.imread crashes
+    (SIGSEGV) on a file name that is not valid UTF-8."""
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError:
+        return None
+    return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+
+
 def _cycle_films(films: dict[str, list[Path]], rng: np.random.Generator) -> FilmStream:
     """Endless (source, split, grey film) in a seeded order, splits in their shares."""
     pool = [(split, path) for split, paths in films.items() for path in paths]
@@ -335,7 +345,7 @@ def _cycle_films(films: dict[str, list[Path]], rng: np.random.Generator) -> Film
     while True:
         split, path = pool[int(order[position % len(pool)])]
         position += 1
-        film = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        film = _read_grey(path)
         if film is not None and min(film.shape) >= 64:
             yield path.name, split, film
 

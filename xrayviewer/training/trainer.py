@@ -8,9 +8,13 @@ calibrates on validation, evaluates on val and test, writes the report and the m
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import json
 import math
+import os
+import shutil
+import tempfile
 import threading
 import time
 import traceback
@@ -36,7 +40,14 @@ from xrayviewer.engine.devices import hardware_description, pick_device
 from xrayviewer.engine.models import ChestNet, build_model
 from xrayviewer.training import distributed as dist_utils
 from xrayviewer.training.augment import augment_batch
-from xrayviewer.training.checkpoints import BEST, LAST, load_checkpoint, save_checkpoint
+from xrayviewer.training.checkpoints import (
+    BEST,
+    LAST,
+    CheckpointError,
+    load_checkpoint,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
 from xrayviewer.training.config import TrainConfig, config_from_dict
 from xrayviewer.training.data import PreparedData, prepare_data
 from xrayviewer.training.events import (
@@ -187,6 +198,47 @@ def _new_run_dir(config: TrainConfig) -> Path:
     return run_dir
 
 
+def _existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_folder(run_dir: Path) -> Path:
+    """Raise ``TrainingError`` unless the run folder (or, before it exists, the nearest folder above it)
+    takes a file: checked by writing one, before any data is prepared. Creates nothing that lasts."""
+    folder = _existing_ancestor(run_dir)
+    if not folder.is_dir():
+        raise TrainingError(f"cannot write the run folder {run_dir}: {folder} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise TrainingError(f"cannot write the run folder {run_dir} (in {folder}): "
+                            f"{exc.strerror or exc}; choose another --out") from None
+    return folder
+
+
+def checkpoint_bytes(model: nn.Module) -> int:
+    """About how much disk a run's checkpoints and bundle take: ``last.pt`` (weights, two optimiser moments),
+    ``best.pt`` and the bundle, each briefly twice while it is replaced atomically."""
+    weights = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+    return 2 * (3 * weights + weights + weights) + (16 << 20)
+
+
+def check_free_space(run_dir: Path, model: nn.Module) -> None:
+    """Raise ``TrainingError`` before any data is prepared when the run folder's disk cannot hold the run's
+    checkpoints (:func:`checkpoint_bytes`): better than a disk that fills up in epoch 30."""
+    need = checkpoint_bytes(model)
+    free = shutil.disk_usage(_existing_ancestor(run_dir)).free
+    if free < need:
+        raise TrainingError(f"not enough free space for the run folder {run_dir}: {free / 2**20:.1f} MB "
+                            f"free, its checkpoints and bundle need about {need / 2**20:.0f} MB")
+
+
 def load_run_config(run_dir: str | Path) -> TrainConfig:
     """The resolved configuration a run directory recorded (for ``--resume``)."""
     path = Path(run_dir) / CONFIG_FILE
@@ -261,10 +313,15 @@ class Trainer:
         }
 
     def _save(self, name: str, state: dict[str, Any]) -> None:
-        if self.ctx.is_main:
+        if not self.ctx.is_main:
+            return
+        try:
             save_checkpoint(self.run_dir / CHECKPOINT_DIR / name, state)
+        except CheckpointError as exc:  # a full or read-only disk: stop cleanly, say how to go on
+            raise CheckpointError(f"{exc}; make room, then continue with --resume {self.run_dir}") from exc
 
     def _restore(self) -> tuple[int, int, float, int]:
+        remove_stale_temp_files(self.run_dir / CHECKPOINT_DIR)  # a run killed while saving leaves one
         state = load_checkpoint(self.run_dir / CHECKPOINT_DIR / LAST)
         self.model.load_state_dict(state["model"])
         set_phase(self.model, self.config, state["epoch"])
@@ -312,6 +369,11 @@ class Trainer:
     def run(self) -> RunResult:
         """Prepare, train, evaluate, report; returns when done, early-stopped or cancelled."""
         config = self.config
+        if self.ctx.is_main:  # an unwritable or too small --out fails now, not after data preparation
+            check_output_folder(self.run_dir)
+            with torch.device("meta"):  # the network's size without its memory
+                shape = build_model(config.model.arch, max(1, len(config.classes)), head=config.model.head)
+            check_free_space(self.run_dir, shape)
         try:
             data = self._prepare()  # bad data raises here, before the run folder exists
         except _Cancelled:
@@ -325,7 +387,7 @@ class Trainer:
             return self._train(data)
         except Exception as exc:  # e.g. out of memory: say so in the log and to a parent process, then raise
             self.emit(Message("error", "".join(traceback.format_exception(exc)).rstrip()))
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = _reason(exc)
             self.emit(RunFinished("failed", str(self.run_dir), best_epoch=self.best_epoch, error=reason))
             raise
 
@@ -580,6 +642,15 @@ class Trainer:
             negative_classes=list(config.card.negative_classes),
             weights_dtype=config.model.weights_dtype,
         )
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a run that broke: an OS error names the file and the cause (a full disk says so)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        hint = ": make room, then continue with --resume" if exc.errno == errno.ENOSPC else ""
+        return f"{exc.strerror}{where}{hint}"
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _scores(task: str, logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
