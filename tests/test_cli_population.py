@@ -5,6 +5,7 @@ The human table never flags a negative class ("normal") POSITIVE."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ from imaging_dicoms import dataset, ramp, write
 from xrayviewer.cli.main import main
 from xrayviewer.engine import onnx_backend
 from xrayviewer.engine.applicability import NO_GATE
+from xrayviewer.engine.bundle import write_card
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
 
@@ -68,3 +70,26 @@ def test_negative_class_is_never_flagged_positive_in_the_table(tmp_path, monkeyp
     assert main(args) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
     assert "POSITIVE" not in rows["normal"] and float(rows["normal"].split()[1]) > 0.5
+
+
+def test_without_model_each_film_gets_the_strongest_model_whose_population_fits(tmp_path, monkeypatch,
+                                                                                   capsys):
+    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
+    models = tmp_path / "models"
+    for name, age, auroc in (("peds", "child", 0.98), ("adults", "adult", 0.85)):
+        bundle = make_bundle(models / name, _noise(4), arch="tiny-densenet", recipe=PreprocessRecipe(size=64),
+                             classes=("pneumonia",), task="binary", card_fields={"age_group": age})
+        write_card(bundle.path, replace(bundle.card, metrics={"split": "test", "auroc": auroc}))
+    monkeypatch.setenv("XRAYVIEWER_MODELS_DIR", str(models))
+    monkeypatch.setattr("xrayviewer.engine.paths.shipped_models_dir", lambda: tmp_path / "none")
+    adult = write(dataset(ramp(96, 80), bits_stored=12, PatientAge="045Y"), tmp_path / "adult.dcm")
+    child = write(dataset(ramp(96, 80), bits_stored=12, PatientAge="006Y"), tmp_path / "child.dcm")
+    unknown = tmp_path / "film.png"
+    cv2.imwrite(str(unknown), ramp(96, 80, high=255, dtype="uint8"))
+    assert main(["predict", str(adult), str(child), str(unknown), "--json", "--device", "cpu",
+                 "--gate", "none"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["model"] for r in rows] == ["adults", "peds", "peds"]  # no age known: the strongest
+    assert all(not any("Trained on" in w for w in r["warnings"]) for r in rows)
+    assert "choosing per film the strongest of 2 installed models" in captured.err

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from xrayviewer.engine.applicability import Applicability
     from xrayviewer.engine.bundle import ModelCard
     from xrayviewer.engine.gate import Gate
-    from xrayviewer.engine.predictor import FileResult
+    from xrayviewer.engine.predictor import FileResult, Predictor
+    from xrayviewer.imaging import XRayImage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,19 +66,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.model:
-            bundle = load_bundle(args.model, args.models_dir)
+            bundles = [load_bundle(args.model, args.models_dir)]
         else:
-            bundles = find_bundles(args.models_dir)
+            bundles = by_strength(find_bundles(args.models_dir))  # a weak model is never the first choice
             if not bundles:
                 folders = ", ".join(str(p) for p in models_search_path(args.models_dir))
                 return _fail(f"no model bundle is installed (searched: {folders}); "
                              "install one or pass --model DIR: no scores without a model")
-            bundle = by_strength(bundles)[0]  # a weak model is never the default
             if len(bundles) > 1:
-                print(f"using model {bundle.name} ({len(bundles)} installed; choose with --model)",
-                      file=sys.stderr)
-        predictor = Predictor(bundle, device=args.device)
-        predictor.load()
+                print(f"choosing per film the strongest of {len(bundles)} installed models whose population "
+                      "fits it (choose one with --model)", file=sys.stderr)
+        predictors = [Predictor(bundle, device=args.device) for bundle in bundles]
+        predictors[0].load()  # a broken default model is said now, not after the first film
         gate = _gate(args)
     except (BundleError, ValueError) as exc:
         return _fail(str(exc))
@@ -86,27 +86,36 @@ def run(args: argparse.Namespace) -> int:
         args.cam_dir.mkdir(parents=True, exist_ok=True)
     failed = rows = 0
     written: set[Path] = set()
-    for result in _results(predictor, inputs, args, gate):
+    for result in _results(predictors, inputs, args, gate):
         cam_path, finding = None, None
         if result.prediction is not None and args.cam_dir is not None:
             finding, cam_path = _write_cam(result, args.cam_dir, written)
         failed += result.error is not None
         rows += 1
-        record = _record(result, bundle.card, cam_path, gate is not None)
+        card = result.card or bundles[0].card  # files never checked: the first choice
+        record = _record(result, card, cam_path, gate is not None)
         if args.json:
             print(json.dumps(record, ensure_ascii=True, allow_nan=False), flush=True)
         else:
-            _print_table(record, bundle.card.negative_classes, finding)
+            _print_table(record, card.negative_classes, finding)
     if failed and not args.json:
         _say(f"{failed} of {rows} files could not be scored", sys.stderr)
     return 2 if failed else 0
 
 
-def _results(predictor, inputs: list, args: argparse.Namespace, gate: Gate | None) -> Iterator[FileResult]:
-    """Results in input order: the files of each input through ``predict_many``, a folder that yields no
-    image file as one failed result."""
-    from xrayviewer.engine.predictor import FileResult
+def _results(predictors: list[Predictor], inputs: list, args: argparse.Namespace,
+             gate: Gate | None) -> Iterator[FileResult]:
+    """Results in input order: the files of each input through ``predict_files`` (each film scored by the
+    first of ``predictors`` whose population fits it), a folder that yields no image file as one failed
+    result."""
+    from xrayviewer.engine.applicability import fitting
+    from xrayviewer.engine.predictor import FileResult, predict_files
     from xrayviewer.imaging.files import EmptyInput
+
+    cards = [p.card for p in predictors]
+
+    def choose(image: XRayImage, verdict: Applicability) -> Predictor:
+        return predictors[fitting(cards, image, verdict)]
 
     files: list[Path] = []
     options = {"with_cams": args.cam_dir is not None, "batch_size": max(1, args.batch_size), "gate": gate,
@@ -115,7 +124,7 @@ def _results(predictor, inputs: list, args: argparse.Namespace, gate: Gate | Non
         if isinstance(item, Path):
             files.append(item)
             continue
-        yield from predictor.predict_many(files, **options)
+        yield from predict_files(files, choose, **options)
         files = []
         if isinstance(item, EmptyInput):
             yield FileResult(item.path, None, item.reason)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -171,6 +172,12 @@ def population_warnings(image: XRayImage, card: ModelCard, verdict: Applicabilit
             warnings.append(f"Looks like {_LOOKS_LIKE[patient_age]}; this model was trained on "
                             f"{_TRAINED_ON[trained_age]}.")
     return tuple(warnings)
+
+
+def fitting(cards: Sequence[ModelCard], image: XRayImage, verdict: Applicability | None = None) -> int:
+    """Index of the first card (callers pass them strongest first) whose population fits the film (or who
+    states none); 0 when none fits: the strongest, whose population warnings then say so."""
+    return next((i for i, card in enumerate(cards) if not outside_population(image, card, verdict)), 0)
 
 
 def outside_population(image: XRayImage, card: ModelCard, verdict: Applicability | None = None) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +28,7 @@ from xrayviewer.engine.preprocess import Geometry, preprocess
 from xrayviewer.imaging import ImageError, XRayImage, open_image
 
 if TYPE_CHECKING:
+    from xrayviewer.engine.bundle import ModelCard
     from xrayviewer.engine.gate import Gate
 
 
@@ -64,6 +65,10 @@ class FileResult:
     image: XRayImage | None = None
     warnings: tuple[str, ...] = ()
     applicability: Applicability | None = None  # None when the file could not be read
+    card: ModelCard | None = None  # the model that scored the file (or was to), when one was chosen
+
+
+Chooser = Callable[[XRayImage, Applicability], "Predictor"]  # which predictor scores a checked film
 
 
 class Predictor:
@@ -201,37 +206,20 @@ class Predictor:
 
     def predict_many(self, paths: Iterable[str | Path], with_cams: bool = True, batch_size: int = 1,
                      gate: Gate | None = None, score_refused: bool = False) -> Iterator[FileResult]:
-        """Open and score files, in order; a file that cannot be read, is refused by
-        ``check_applicability`` (with ``gate``: its learned part too) or cannot be scored yields its error
-        and is not scored. ``score_refused``: refused films are scored anyway, their refusal kept as a
-        warning (research use; the verdict still says the film was refused)."""
-        pending: list[FileResult] = []
-        for path in paths:
-            path = Path(path)
-            try:
-                image = open_image(path)
-            except ImageError as exc:
-                pending.append(FileResult(path, None, _one_line(exc)))
-            else:
-                try:
-                    pending.append(self._checked(path, image, gate, score_refused))
-                except (ValueError, RuntimeError, MemoryError) as exc:  # the learned gate failed on it
-                    pending.append(FileResult(path, None, _failure("checking", image, exc)))
-            if sum(r.image is not None for r in pending) >= batch_size:
-                yield from self._score(pending, with_cams)
-                pending = []
-        yield from self._score(pending, with_cams)
+        """Open and score files with this model, in order (see :func:`predict_files`)."""
+        return predict_files(paths, lambda image, verdict: self, with_cams, batch_size, gate, score_refused)
 
-    def _checked(self, path: Path, image: XRayImage, gate: Gate | None, score_refused: bool) -> FileResult:
-        """The file's applicability verdict and warnings; the image is kept only when it is to be scored."""
-        verdict = check_applicability(image, gate)
+    def _checked(self, path: Path, image: XRayImage, verdict: Applicability, score_refused: bool,
+                 ) -> FileResult:
+        """The file's result before scoring: warnings with this model's population warnings; the image is
+        kept only when it is to be scored."""
         if verdict.refused and not score_refused:
-            return FileResult(path, None, verdict.refusal, None, verdict.warnings, verdict)
+            return FileResult(path, None, verdict.refusal, None, verdict.warnings, verdict, self.card)
         population = population_warnings(image, self.card, verdict)
         warnings = verdict.warnings + tuple(f"{self.card.name}: {w}" for w in population)
         if verdict.refused:
             warnings = (f"scored although refused: {verdict.refusal}", *warnings)
-        return FileResult(path, None, None, image, warnings, verdict)
+        return FileResult(path, None, None, image, warnings, verdict, self.card)
 
     def _score(self, pending: list[FileResult], with_cams: bool) -> list[FileResult]:
         """Fill in the predictions of the readable files in ``pending`` (one batch)."""
@@ -248,6 +236,38 @@ class Predictor:
         for result, prediction in zip(readable, predictions, strict=True):
             result.prediction = prediction
         return pending
+
+
+def predict_files(paths: Iterable[str | Path], choose: Chooser, with_cams: bool = True, batch_size: int = 1,
+                  gate: Gate | None = None, score_refused: bool = False) -> Iterator[FileResult]:
+    """Open, check and score files, in order, each with the predictor ``choose`` picks for it from the film
+    and its applicability verdict. A file that cannot be read, is refused by ``check_applicability``
+    (with ``gate``: its learned part too) or cannot be scored yields its error and is not scored.
+    ``score_refused``: refused films are scored anyway, their refusal kept as a warning (research use; the
+    verdict still says the film was refused). Films going to the same predictor in a row share batches."""
+    pending: list[FileResult] = []
+    current: Predictor | None = None
+    for path in map(Path, paths):
+        try:
+            image = open_image(path)
+        except ImageError as exc:
+            pending.append(FileResult(path, None, _one_line(exc)))
+            continue
+        try:
+            verdict = check_applicability(image, gate)
+        except (ValueError, RuntimeError, MemoryError) as exc:  # the learned gate failed on it
+            pending.append(FileResult(path, None, _failure("checking", image, exc)))
+            continue
+        predictor = choose(image, verdict)
+        if current is not None and predictor is not current:  # the batch so far belongs to another model
+            yield from current._score(pending, with_cams)
+            pending = []
+        current = predictor
+        pending.append(predictor._checked(path, image, verdict, score_refused))
+        if sum(r.image is not None for r in pending) >= batch_size:
+            yield from predictor._score(pending, with_cams)
+            pending = []
+    yield from pending if current is None else current._score(pending, with_cams)
 
 
 def _failure(doing: str, image: XRayImage | None, exc: BaseException) -> str:
