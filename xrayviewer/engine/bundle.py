@@ -118,8 +118,9 @@ class ModelCard:
         auroc = self.metrics.get("auroc")
         if isinstance(auroc, (int, float)):
             metric = f", AUROC {auroc:.3f} ({self.metrics.get('split', '?')} n={self.metrics.get('n', '?')})"
+        role = "" if self.role == "findings" else f" ({self.role})"
         return (
-            f"{self.name} {self.version}: {self.task} [{shown}] {self.architecture}/{self.head} "
+            f"{self.name} {self.version}{role}: {self.task} [{shown}] {self.architecture}/{self.head} "
             f"{self.input_size}px {self.preprocessing.geometry}{metric}"
         )
 

@@ -69,8 +69,10 @@ class GateConfig:
     name: str = "gate"
     per_kind: int = 600
     seed: int = 0
-    chest_pass: float = 0.995  # share of validation chest films each of the two tests keeps
+    chest_pass: float = 0.998  # share of validation chest films each of the two tests keeps
     child_flag: float = 0.02  # largest share of validation children's films called adult
+    adult_keep: float = 0.995  # share of validation adults' films the adult threshold must keep calling adult
+    features: str = ""  # a previous run's features.npz to reuse (same backbone and images): refits in minutes
     copies: int = 1  # re-encoded copies per film (for fitting and for measuring)
     batch_size: int = 64
     regularisation: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])  # C values tried on val
@@ -251,11 +253,12 @@ def fit_gate(config: GateConfig) -> Path:
     run_dir.mkdir(parents=True)
     backbone = load_bundle(config.backbone)
     model = load_model(backbone)
-    films = chest_items(config)
-    items, inputs = model_inputs(films + negative_items(config, films), backbone.card, config)
+    items, x = _features(config, backbone, model)
+    np.savez_compressed(run_dir / "features.npz", x=x.astype(np.float32),
+                        items=json.dumps([{**asdict(i), "path": str(i.path)} for i in items]),
+                        backbone=backbone.card.weights_sha256)
     print(f"gate: {len(items)} images ({sum(i.kind == CHEST for i in items)} chest films and copies)",
           file=sys.stderr)
-    x, _ = features_of(model, inputs, config.batch_size)
     weights, biases, chosen = fit_heads(x, items, config)
     network = load_model(backbone)
     network.classifier = torch.nn.Linear(x.shape[1], len(CLASSES))
@@ -286,6 +289,20 @@ def fit_gate(config: GateConfig) -> Path:
     return run_dir
 
 
+def _features(config: GateConfig, backbone, model: torch.nn.Module) -> tuple[list[Item], np.ndarray]:
+    """The images and their pooled features: computed, or read from ``config.features`` when it was made
+    with the same backbone weights."""
+    if config.features:
+        saved = np.load(config.features)
+        if str(saved["backbone"]) != backbone.card.weights_sha256:
+            raise ValueError(f"{config.features} was made with other backbone weights")
+        items = [Item(**{**row, "path": Path(row["path"])}) for row in json.loads(str(saved["items"]))]
+        return items, saved["x"]
+    films = chest_items(config)
+    items, inputs = model_inputs(films + negative_items(config, films), backbone.card, config)
+    return items, features_of(model, inputs, config.batch_size)[0]
+
+
 def _mahalanobis(x: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
     centred = x.astype(np.float64) - mean
     return np.sqrt(np.maximum(np.einsum("nc,cd,nd->n", centred, precision.astype(np.float64), centred), 0))
@@ -294,22 +311,35 @@ def _mahalanobis(x: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.n
 def choose_thresholds(scores: np.ndarray, distances: np.ndarray, items: list[Item],
                       config: GateConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Chest score and distance limits keeping ``chest_pass`` of the validation films (originals and
-    copies); the adult threshold flagging at most ``child_flag`` of the validation children."""
+    copies). The adult threshold lies between the score that calls at most ``child_flag`` of the validation
+    children adult and the one that still calls ``adult_keep`` of the validation adults adult: halfway in
+    logit space when they leave room (the widest margin on both sides), else the children's bound."""
     val_chest = np.array([i.split == "val" and i.kind == CHEST for i in items])
     chest = CLASSES.index(CHEST)
     t_chest = float(np.quantile(scores[val_chest, chest], 1 - config.chest_pass))
     d_max = float(np.quantile(distances[val_chest], config.chest_pass))
+    adult_scores = scores[:, CLASSES.index(ADULT)]
     children = np.array([i.split == "val" and i.adult == 0 for i in items])
-    t_adult = float(np.quantile(scores[children, CLASSES.index(ADULT)], 1 - config.child_flag))
+    adults = np.array([i.split == "val" and i.adult == 1 for i in items])
+    low = float(np.quantile(adult_scores[children], 1 - config.child_flag))
+    high = float(np.quantile(adult_scores[adults], 1 - config.adult_keep))
+    t_adult = float(_sigmoid(0.5 * (_logit(low) + _logit(high)))) if high > low else low
     thresholds = {name: 0.5 for name in CLASSES} | {CHEST: t_chest, ADULT: t_adult}
     fitted = {
         "ood_threshold": d_max,
         "rule": (f"chest score and Mahalanobis distance each keep {config.chest_pass:.1%} of the validation "
                  f"chest films (originals and re-encoded copies, n={int(val_chest.sum())}); adult threshold "
-                 f"calls at most {config.child_flag:.0%} of the validation children adult "
-                 f"(n={int(children.sum())})"),
+                 f"halfway (logit) between calling {config.child_flag:.0%} of the validation children adult "
+                 f"(n={int(children.sum())}) and {config.adult_keep:.1%} of the validation adults "
+                 f"(n={int(adults.sum())})"),
+        "adult_bounds": [low, high],
     }
     return thresholds, fitted
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return float(np.log(p / (1 - p)))
 
 
 def _passes(scores: np.ndarray, ratio: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
