@@ -202,6 +202,7 @@ class MainWindow(QMainWindow):
             self.opening = None  # was being opened: that one is abandoned, this one keeps its state
             self.statusBar().clearMessage()
             self._back_to_shown()
+            self._settle_if_idle()
 
     def open_dialog(self) -> None:
         """File ▸ Open."""
@@ -270,10 +271,11 @@ class MainWindow(QMainWindow):
         if self.opening is not None:
             self.thumbnails.mark_failed(self.opening, message)
         self.opening = None
-        self.show_error(message)
         # the strip shows the film on screen again; PgUp/PgDn go on from the one that failed
         self.thumbnails.select_path(session.loaded.path if session.loaded else None, keep_cursor=True)
         self._back_to_shown()
+        self.show_error(message)
+        self._settle_if_idle()
 
     def _back_to_shown(self) -> None:
         """The film asked for last will not be shown (it failed, or the user went back): the film on screen
@@ -281,9 +283,8 @@ class MainWindow(QMainWindow):
         session = self.session
         if session.loaded is not None and not session.findings_complete:  # its inference was superseded
             self._rerun(session.unanswered() if session.models else None)
-            return
-        session.request = session.shown_request  # its results stay current (e.g. heat maps of others)
-        self._settle_if_idle()
+        else:  # its results stay current (e.g. for heat maps of other findings)
+            session.request = session.shown_request
 
     def settled(self) -> bool:
         """Nothing is pending: no file being opened, and the film shown (if any) has all its findings."""
