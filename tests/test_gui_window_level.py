@@ -256,6 +256,7 @@ def test_a_refused_odd_file_shows_its_reason_and_keeps_the_film(qtbot, window, t
         path.write_bytes(b"")
     else:
         assert cv2.imwrite(str(path), pixels)
+    qtbot.waitUntil(window.settled, timeout=WAIT_MS)  # the film's findings (here: none) are in
     before = window.loaded
     title, tags, shown = window.windowTitle(), window.metadata.values(), picture_pixels(window)
     with qtbot.waitSignal(window.errorShown, timeout=WAIT_MS) as error:
