@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt
 
 from xrayviewer.engine.predictor import Predictor
 
-
 FORMATS = {".jpeg": "JPEG", ".png": "PNG", ".dcm": "DICOM"}
 
 

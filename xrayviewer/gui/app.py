@@ -58,11 +58,16 @@ def create_application(argv: Sequence[str] = ()) -> QApplication:
 
 
 def run_viewer(files: Sequence[str]) -> int:
-    """Open the main window with ``files`` and run the Qt event loop."""
+    """Open the main window with ``files`` and run the Qt event loop, with the crash handler installed
+    (``gui.crash``: a report without patient data and a dialog for any unexpected exception)."""
     app = create_application()
+    from xrayviewer.gui.crash import CrashReporter
     from xrayviewer.gui.main_window import MainWindow
 
+    # every unexpected exception from here on: a crash report without patient data, a dialog, and on
+    reporter = CrashReporter().install()
     window = MainWindow()
+    reporter.context = window.crash_context
     window.show()
     if files:
         window.open_paths(list(files))
@@ -71,4 +76,7 @@ def run_viewer(files: Sequence[str]) -> int:
     python_signals = QTimer(interval=200)  # lets Python run its signal handlers during the Qt loop
     python_signals.timeout.connect(lambda: None)
     python_signals.start()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        reporter.uninstall()

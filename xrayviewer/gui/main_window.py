@@ -9,6 +9,9 @@ population. Menus, toolbar and shortcuts are in ``gui.actions``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +21,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from xrayviewer.gui.actions import WindowMenus
+from xrayviewer.gui.crash import CrashContext
 from xrayviewer.gui.export import export_png
 from xrayviewer.gui.heat_map_controls import HeatMapControls, faint_note
 from xrayviewer.gui.image_view import ImageView
@@ -42,6 +46,7 @@ from xrayviewer.gui.workers import (
 from xrayviewer.imaging import lut
 from xrayviewer.imaging.files import find_images, open_dialog_filter
 from xrayviewer.imaging.image import Window
+from xrayviewer.imaging.metadata import read_identifying_fields
 
 if TYPE_CHECKING:
     from xrayviewer.engine.applicability import Applicability
@@ -77,6 +82,7 @@ class MainWindow(QMainWindow):
         self.settings = ViewerSettings(settings)
         self.session = ReadingSession()
         self.opening: Path | None = None  # the file being opened, until it is shown or fails
+        self._known_files: list[Path] = []  # the folder strip's files, for crash reports to leave out
         self.list_bundles = bundle_lister  # for the Model menu
 
         self.view = ImageView()
@@ -184,6 +190,7 @@ class MainWindow(QMainWindow):
             self._settle_if_idle()
             return
         if len(files) > 1 or any(Path(p).is_dir() for p in paths):
+            self._known_files = [Path(f) for f in files]
             self.thumbnails.set_files(files)
             self.strip_dock.show()
         self.open_file(str(files[0]))
@@ -227,6 +234,21 @@ class MainWindow(QMainWindow):
         if paths:
             self.open_paths(paths)
             event.acceptProposedAction()
+
+    def crash_context(self) -> CrashContext:
+        """What a crash report must not reveal (``gui.crash``): the film shown, the one being opened, the
+        folder's files, and the identifying header values of the two films (read again from their files).
+        Reads plain Python state only: safe from any thread."""
+        loaded, opening = self.session.loaded, self.opening
+        films = [(role, path) for role, path in (("shown", loaded.path if loaded else None),
+                                                  ("being opened", opening)) if path is not None]
+        values: list[str] = []
+        for _, path in films:
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.stat(path).st_mode):  # never a FIFO or a device: reading could block
+                    values.extend(read_identifying_fields(path).values())
+        paths = [path for _, path in films] + list(self._known_files)
+        return CrashContext(tuple(paths), tuple(v for v in values if v), tuple(films))
 
     # -- worker answers (stale request ids are dropped) --------------------------------------------
     @property
