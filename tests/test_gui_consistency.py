@@ -4,6 +4,7 @@ file, a click back on the film shown while another is being opened)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -173,3 +174,25 @@ def test_a_click_back_on_the_film_shown_abandons_the_one_being_opened(qtbot, win
     click(3)
     settle(qtbot, window)
     assert_consistent(window, predictor, films["dicom"])
+
+
+def test_odd_paths_show_their_reason_and_keep_the_film(qtbot, window, predictor, films, tmp_path):
+    """A path too long for the file system, a FIFO, a folder named like a file, a missing file."""
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.dcm"
+    folder.mkdir()
+    odd = {
+        tmp_path / "/".join(["d" * 200] * 25) / "x.dcm": "path too long",
+        tmp_path / ("x" * 296 + ".dcm"): "path too long",
+        fifo: "named pipe",
+        tmp_path / "missing.dcm": "file not found",
+        folder: "No image found in folder.dcm",
+    }
+    settle(qtbot, window, lambda: window.open_paths([str(films["a"])]))
+    for path, reason in odd.items():
+        with qtbot.waitSignal(window.errorShown, timeout=WAIT_MS) as error:
+            window.open_paths([str(path)])
+        settle(qtbot, window)
+        assert reason in error.args[0], error.args[0]
+        assert_consistent(window, predictor, films["a"])

@@ -414,7 +414,13 @@ def _stamp() -> str:
 
 def _prune(reports: Iterable[Path], keep: int) -> None:
     """Delete all but the ``keep`` newest reports."""
-    files: Sequence[Path] = sorted(reports, key=lambda p: p.stat().st_mtime, reverse=True)
+    def modified(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # deleted meanwhile (another viewer pruning): oldest
+            return 0.0
+
+    files: Sequence[Path] = sorted(reports, key=modified, reverse=True)
     for old in files[keep:]:
         with contextlib.suppress(OSError):
             old.unlink()

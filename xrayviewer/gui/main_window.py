@@ -189,7 +189,7 @@ class MainWindow(QMainWindow):
             self.show_error("No image found in " + ", ".join(Path(p).name for p in paths))
             self._settle_if_idle()
             return
-        if len(files) > 1 or any(Path(p).is_dir() for p in paths):
+        if len(files) > 1 or any(os.path.isdir(p) for p in paths):  # never raises (a path too long...)
             self._known_files = [Path(f) for f in files]
             self.thumbnails.set_files(files)
             self.strip_dock.show()
