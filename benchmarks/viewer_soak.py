@@ -5,13 +5,15 @@ each waited for until it has its findings (or its error); the crash handler coun
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/viewer_soak.py [--films 500] [--models tiny]
      [--warm-up 20] [--hostile 0.4] [--seed 0] [--json FILE]
 
-``--models tiny`` (default) installs one tiny random-weight DenseNet (64 px) so that a run takes minutes;
+``--models tiny`` (default) installs one tiny random-weight DenseNet (64 px) so that a run takes a minute;
 ``--models shipped`` uses the installed bundles (the shipped three: pneumonia, pneumonia-type, cardiomegaly).
-Memory is the viewer process's RSS (psutil when installed, else /proc/self/status VmRSS) after a warm-up of
-``--warm-up`` films (decoder process started, models loaded, caches filled), then after half and all of the
-films; the decoder processes' RSS is reported beside it. Target: growth ≤ 5 %, no crash. Every settle point
-is checked: title, tags and findings describe the film shown, a film that fails keeps the one before, an
-error is one line naming the file. Exit status 1 when a target is missed.
+Memory is the viewer process's RSS (psutil when installed, else /proc/self/status VmRSS) after a warm-up
+(every shared DICOM, the largest films, then ``--warm-up`` mixed films: decoder process started, models
+loaded, the heap at its high-water mark), then after half and all of the films, each time with the same
+small reference film on screen (the RSS follows the film shown); the decoder processes' RSS is beside it.
+Target: growth ≤ 5 %, no crash. Every settle point is checked: title, tags and findings describe the film
+shown, a film that fails keeps the one before, an error is one line naming the file. Exit status 1 when a
+target is missed.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class Outcome:
     ms: float
     result: str  # "findings" | "no findings" (refused, or no model answered) | "error" | "hang"
     message: str = ""
+    name: str = ""
+    rss_mb: float = 0.0  # the viewer's RSS once it settled
 
 
 @dataclass
@@ -140,19 +144,27 @@ class Soak:
         self.errors: list[str] = []
         window.errorShown.connect(self.errors.append)
 
-    def wait_settled(self) -> bool:
-        """Run the event loop until nothing is pending (False: still pending after the timeout)."""
+    def open_and_wait(self, path: Path) -> bool:
+        """Open ``path`` from the event loop, as a menu or a drop does (an exception goes to the crash
+        handler), and run the loop until nothing is pending (False: still pending after the timeout)."""
         from PySide6.QtCore import QEventLoop, QTimer
 
         window = self.window
         deadline = time.perf_counter() + self.timeout_s
         loop = QEventLoop()
+        asked: list[bool] = []
+
+        def ask() -> None:
+            asked.append(True)
+            window.open_paths([str(path)])
+
         window.filmSettled.connect(loop.quit)
         tick = QTimer(interval=100)  # wakes the loop to look at the deadline
         tick.timeout.connect(loop.quit)
         tick.start()
+        QTimer.singleShot(0, ask)
         try:
-            while not window.settled():
+            while not (asked and window.settled()):
                 if time.perf_counter() > deadline:
                     return False
                 loop.exec()
@@ -166,8 +178,7 @@ class Soak:
         window = self.window
         before, errors = window.loaded, len(self.errors)
         started = time.perf_counter()
-        window.open_paths([str(path)])
-        settled = self.wait_settled()
+        settled = self.open_and_wait(path)
         ms = (time.perf_counter() - started) * 1000
         self._close_crash_dialogs()
         name = shown_text(path.name)
@@ -223,22 +234,29 @@ class Soak:
                 widget.close()
 
     def run(self, films: Sequence[tuple[str, Path]], warm_up: Sequence[tuple[str, Path]] = (),
-            checkpoints: Sequence[int] = (), progress: bool = False) -> SoakReport:
+            checkpoints: Sequence[int] = (), reference: Path | None = None,
+            progress: bool = False) -> SoakReport:
         """Open ``warm_up`` (not counted), then ``films``; RSS after the warm-up ("0") and after each
-        checkpoint's film."""
+        checkpoint's film. The RSS follows the film shown (a 1955 × 1841 film with its heat map holds ~70 MB
+        more than a 224 × 224 one), so before each measurement the ``reference`` film is shown (not
+        counted): the figures compare like with like."""
         report = SoakReport()
         for kind, path in warm_up:
             self.open(kind, path, [])
         marks = set(checkpoints)
 
         def measure(label: str) -> None:
+            if reference is not None:
+                self.open("real", reference, report.problems)
             gc.collect()
             report.rss[label], report.decoder_rss[label] = rss_mb(), children_rss_mb()
 
         measure("0")
         crashes_before = self.reporter.count if self.reporter is not None else 0
         for index, (kind, path) in enumerate(films, start=1):
-            report.outcomes.append(self.open(kind, path, report.problems))
+            outcome = self.open(kind, path, report.problems)
+            outcome.name, outcome.rss_mb = shown_text(path.name)[:80], rss_mb()
+            report.outcomes.append(outcome)
             if index in marks:
                 measure(str(index))
             if progress and index % 50 == 0:
@@ -328,16 +346,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["XDG_CACHE_HOME"] = str(folder / "cache")  # the ONNX export of the models, this run's own
         hostile = hostile_films(folder / "hostile")
         real = real_films(args.data, rng)
-        films = film_sequence(real, hostile, args.warm_up + args.films, args.hostile, rng)
-        print(f"{len(real)} real films, {len(hostile)} hostile files; {args.warm_up} warm-up + {args.films} "
+        films = film_sequence(real, hostile, args.films, args.hostile, rng)
+        # warm-up: every shared DICOM (the largest films: the heap's high-water mark), then mixed films
+        warm_up = [("real", path) for path in real if path.suffix == ".dcm"]
+        warm_up += film_sequence(real, hostile, args.warm_up, args.hostile, rng)
+        print(f"{len(real)} real films, {len(hostile)} hostile files; {len(warm_up)} warm-up + {args.films} "
               "counted", flush=True)
         window, reporter = make_viewer(folder, args.models)
         print(f"models ({args.models}): " + ", ".join(b.name for b in window.list_bundles()), flush=True)
         half = args.films // 2
         started = time.perf_counter()
         try:
-            report = Soak(window, reporter).run(films[args.warm_up:], films[:args.warm_up],
-                                                checkpoints=(half, args.films), progress=True)
+            reference = next(path for path in real if path.suffix != ".dcm")
+            report = Soak(window, reporter).run(films, warm_up, checkpoints=(half, args.films),
+                                                reference=reference, progress=True)
         finally:
             seconds = time.perf_counter() - started
             reporter.uninstall()
