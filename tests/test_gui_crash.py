@@ -4,6 +4,7 @@ running. A fatal Qt message and a native crash leave a report too (in a child pr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -80,15 +81,24 @@ def settle(qtbot, window, action) -> None:
     qtbot.waitUntil(window.settled, timeout=WAIT_MS)
 
 
+@contextlib.contextmanager
+def installed(window=None):
+    """A CrashReporter installed (with the window's context), uninstalled and its dialog closed after."""
+    reporter = CrashReporter(context=window.crash_context if window is not None else None).install()
+    try:
+        yield reporter
+    finally:
+        reporter.uninstall()
+        dialog = crash_dialog()
+        if dialog is not None:
+            dialog.close()
+
+
 @pytest.fixture
 def window_and_reporter(qtbot, tmp_path, log_folder):
     window = make_window(qtbot, tmp_path, no_model, [])
-    reporter = CrashReporter(context=window.crash_context).install()
-    yield window, reporter
-    reporter.uninstall()
-    dialog = crash_dialog()
-    if dialog is not None:
-        dialog.close()
+    with installed(window) as reporter:
+        yield window, reporter
 
 
 def test_an_exception_in_a_slot_shows_a_dialog_writes_a_clean_report_and_the_viewer_goes_on(
@@ -138,8 +148,7 @@ def test_an_unexpected_error_on_the_worker_thread_answers_and_is_reported(qtbot,
 
     window = make_window(qtbot, tmp_path, no_model, [])
     window.background.worker._lister = broken_lister
-    reporter = CrashReporter(context=window.crash_context).install()
-    try:
+    with installed(window) as reporter:
         with qtbot.waitSignal(reporter.reported, timeout=WAIT_MS) as reported:
             window.open_paths([str(phi_dicom)])
         qtbot.waitUntil(window.settled, timeout=WAIT_MS)  # the sidebar does not wait for findings forever
@@ -148,15 +157,10 @@ def test_an_unexpected_error_on_the_worker_thread_answers_and_is_reported(qtbot,
         assert "where a worker thread" in text and "ZeroDivisionError: bundle lookup broke on …" in text
         assert no_secrets(text), text
         qtbot.waitUntil(lambda: crash_dialog() is not None, timeout=WAIT_MS)
-    finally:
-        reporter.uninstall()
-        if crash_dialog() is not None:
-            crash_dialog().close()
 
 
 def test_a_python_thread_s_exception_is_reported(qtbot, log_folder):
-    reporter = CrashReporter().install()
-    try:
+    with installed() as reporter:
         def work() -> None:  # (source lines are in reports: the message is built elsewhere)
             raise ValueError(THREAD_MESSAGE)
 
@@ -168,10 +172,6 @@ def test_a_python_thread_s_exception_is_reported(qtbot, log_folder):
         assert "where a background thread" in text and "ValueError: thread failed reading [file " in text
         assert no_secrets(text), text
         qtbot.waitUntil(lambda: crash_dialog() is not None, timeout=WAIT_MS)
-    finally:
-        reporter.uninstall()
-        if crash_dialog() is not None:
-            crash_dialog().close()
 
 
 def test_reports_are_bounded_and_a_folder_that_cannot_be_written_is_said(qtbot, tmp_path):
