@@ -279,3 +279,19 @@ def test_an_image_whose_window_cannot_be_drawn_gets_its_full_range(qtbot):
     assert image.window == loaded.levels.default == full
     assert UNUSABLE_WINDOW in image.warnings
     assert np.isfinite(lut.render(image)).all()
+
+
+def test_spin_boxes_write_and_read_huge_values_compactly(qtbot):
+    panel = WindowLevelPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    unusable = Window(float("nan"), 0.0)  # so the default is the full range, 6.8e38 wide
+    panel.set_image_state(describe_levels(XRayImage(ODD_PIXELS["float32 extremes"], "MONOCHROME2", unusable)))
+    assert panel.width_spin.text() == "6.806e+38"
+    assert panel.width_spin.sizeHint().width() < 160  # the slider keeps its room
+    with qtbot.waitSignal(panel.windowChanged) as changed:
+        panel.width_spin.lineEdit().selectAll()
+        qtbot.keyClicks(panel.width_spin.lineEdit(), "2.5e+30")
+        qtbot.keyClick(panel.width_spin.lineEdit(), Qt.Key.Key_Return)
+    assert changed.args[0].width == pytest.approx(2.5e30)
+    assert_panel_sane(panel)

@@ -7,11 +7,12 @@ Like pyqtgraph's ImageView levels: state in (``set_image_state``, ``set_window``
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 from PySide6.QtCore import QLineF, QRectF, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -34,6 +35,8 @@ HISTOGRAM_SAMPLE_SIDE = 512
 #: modality-unit change per screen pixel of right-drag, as a fraction of the image's value range
 DRAG_SENSITIVITY = 1.0 / 600.0
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+COMPACT_FROM = 1e7  # spin boxes write values from this size on as 1.234e+07
+_NUMBER_BEGINNING = re.compile(r"[+-]?(\d+\.?\d*|\.\d*)?([eE][+-]?\d*)?")
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,33 @@ def describe_levels(image: XRayImage) -> WindowLevelState:
     presets = tuple(w for w in (*image.presets, *computed, full) if usable(w))
     default = image.window if usable(image.window) else full
     return WindowLevelState(low, high, counts, edges, default, presets)
+
+
+class ValueSpinBox(QDoubleSpinBox):
+    """A spin box for modality values that writes values of 10 million and more in exponent form
+    ("6.806e+38"), so a film of ±3e38 values keeps a narrow box, and reads that form back."""
+
+    def textFromValue(self, value: float) -> str:
+        """The text shown for ``value``."""
+        return f"{value:.4g}" if abs(value) >= COMPACT_FROM else super().textFromValue(value)
+
+    def valueFromText(self, text: str) -> float:
+        """The value of a typed text, exponent form included."""
+        try:
+            return float(text.replace(self.locale().groupSeparator(), ""))
+        except ValueError:
+            return super().valueFromText(text)
+
+    def validate(self, text: str, pos: int) -> object:
+        """Accept a number in exponent form too, and its beginnings while it is typed (Qt's own check
+        refuses "1e+38")."""
+        try:
+            float(text)
+        except ValueError:
+            if _NUMBER_BEGINNING.fullmatch(text.strip()):
+                return QValidator.State.Intermediate, text, pos
+            return super().validate(text, pos)
+        return QValidator.State.Acceptable, text, pos
 
 
 class HistogramWidget(QWidget):
@@ -190,8 +220,8 @@ class WindowLevelPanel(QWidget):
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Back to the image's default window (R)")
         self.reset_button.clicked.connect(self.reset)
-        self.center_slider, self.center_spin = QSlider(Qt.Orientation.Horizontal), QDoubleSpinBox()
-        self.width_slider, self.width_spin = QSlider(Qt.Orientation.Horizontal), QDoubleSpinBox()
+        self.center_slider, self.center_spin = QSlider(Qt.Orientation.Horizontal), ValueSpinBox()
+        self.width_slider, self.width_spin = QSlider(Qt.Orientation.Horizontal), ValueSpinBox()
         for slider in (self.center_slider, self.width_slider):
             slider.setRange(0, SLIDER_STEPS)
             slider.valueChanged.connect(self._slider_moved)
