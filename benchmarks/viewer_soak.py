@@ -132,6 +132,7 @@ class SoakReport:
     problems: list[str] = field(default_factory=list)
     rss: dict[str, float] = field(default_factory=dict)  # "0", "250", "500"... → MB
     decoder_rss: dict[str, float] = field(default_factory=dict)
+    none_references: dict[str, int] = field(default_factory=dict)  # sys.getrefcount(None) (gui.refcounts)
     crashes: int = 0
 
 
@@ -250,6 +251,7 @@ class Soak:
                 self.open("real", reference, report.problems)
             gc.collect()
             report.rss[label], report.decoder_rss[label] = rss_mb(), children_rss_mb()
+            report.none_references[label] = sys.getrefcount(None)
 
         measure("0")
         crashes_before = self.reporter.count if self.reporter is not None else 0
@@ -308,6 +310,10 @@ def summary(report: SoakReport, models: str, seconds: float) -> list[str]:
                      f"({middle}→{labels[-1]}: {growth(report, middle, labels[-1]):+.1%}); target ≤ "
                      f"{GROWTH_TARGET:.0%}")
     lines.append(f"crashes (unexpected exceptions reported): {report.crashes}")
+    if len(labels) >= 2 and counted:
+        taken = (report.none_references[labels[0]] - report.none_references[labels[-1]]) / counted
+        lines.append(f"references to None taken per film by PySide6's refcount bug: {taken:.0f} "
+                     "(harmless: gui/refcounts.py guards the singletons)")
     results = Counter(o.result for o in report.outcomes)
     kinds = Counter(o.kind for o in report.outcomes)
     lines.append(f"films: {kinds['real']} real, {kinds['hostile']} hostile; "
