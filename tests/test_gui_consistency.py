@@ -196,3 +196,15 @@ def test_odd_paths_show_their_reason_and_keep_the_film(qtbot, window, predictor,
         settle(qtbot, window)
         assert reason in error.args[0], error.args[0]
         assert_consistent(window, predictor, films["a"])
+
+
+def test_a_bad_file_while_a_model_turned_on_runs_still_gets_its_findings(qtbot, window, predictor, films):
+    settle(qtbot, window, lambda: window.open_paths([str(films["a"])]))
+    window.set_model_enabled("tiny-test", False)
+    assert not window.predictions
+    window.set_model_enabled("tiny-test", True)  # runs it again on the film shown (0.2 s)...
+    with qtbot.waitSignal(window.errorShown, timeout=WAIT_MS):
+        window.open_paths([str(films["broken"])])  # ...while the user opens a file that fails
+    settle(qtbot, window)
+    assert_consistent(window, predictor, films["a"])
+    assert set(window.predictions) == {"tiny-test"}  # its findings came after all
