@@ -73,3 +73,16 @@ def test_to_uint8_rounds_and_clips() -> None:
     out = to_uint8(np.array([-0.2, 0.0, 0.4999 / 255, 0.5, 254.6 / 255, 1.0, 1.7], np.float32))
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, [0, 0, 0, 128, 255, 255, 255])
+
+
+@pytest.mark.parametrize("function", ["LINEAR", "LINEAR_EXACT", "SIGMOID"])
+def test_windows_beyond_float32_give_finite_ramps(function: str) -> None:
+    """The full range of ±3.4e38 values (width 6.8e38), or a centre of 1e39, overflow float32: never NaN."""
+    top = float(np.finfo(np.float32).max)
+    values = np.array([-top, -1e38, 0.0, 1e38, top], np.float32)
+    full = apply_window(values, Window(0.5, 2 * top + 1.0, function=function))
+    assert np.isfinite(full).all()
+    assert full[0] < 0.15 and full[-1] > 0.85  # sigmoid: 0.12 and 0.88 at the window edges
+    assert np.all(np.diff(full) > 0)
+    far = apply_window(values, Window(1e39, 1e39, function=function))
+    assert np.isfinite(far).all() and far.dtype == np.float32

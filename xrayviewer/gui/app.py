@@ -11,6 +11,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
+from xrayviewer.gui.refcounts import guard_singletons
+
 THEME_FILE = Path(__file__).resolve().parents[2] / "resources" / "dark.qss"
 
 _PALETTE = {
@@ -45,7 +47,9 @@ def apply_theme(app: QApplication) -> None:
 
 
 def create_application(argv: Sequence[str] = ()) -> QApplication:
-    """The QApplication (created once), high-DPI aware and themed."""
+    """The QApplication (created once), high-DPI aware and themed; ``None``, ``True`` and ``False`` guarded
+    against PySide6's reference-counting bug (``gui.refcounts``)."""
+    guard_singletons()  # PySide6 6.12 on CPython 3.11 would otherwise abort after enough calls
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         return existing
@@ -58,11 +62,16 @@ def create_application(argv: Sequence[str] = ()) -> QApplication:
 
 
 def run_viewer(files: Sequence[str]) -> int:
-    """Open the main window with ``files`` and run the Qt event loop."""
+    """Open the main window with ``files`` and run the Qt event loop, with the crash handler installed
+    (``gui.crash``: a report without patient data and a dialog for any unexpected exception)."""
     app = create_application()
+    from xrayviewer.gui.crash import CrashReporter
     from xrayviewer.gui.main_window import MainWindow
 
+    # every unexpected exception from here on: a crash report without patient data, a dialog, and on
+    reporter = CrashReporter().install()
     window = MainWindow()
+    reporter.context = window.crash_context
     window.show()
     if files:
         window.open_paths(list(files))
@@ -71,4 +80,7 @@ def run_viewer(files: Sequence[str]) -> int:
     python_signals = QTimer(interval=200)  # lets Python run its signal handlers during the Qt loop
     python_signals.timeout.connect(lambda: None)
     python_signals.start()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        reporter.uninstall()

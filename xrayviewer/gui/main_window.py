@@ -9,6 +9,9 @@ population. Menus, toolbar and shortcuts are in ``gui.actions``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,10 +21,12 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from xrayviewer.gui.actions import WindowMenus
+from xrayviewer.gui.crash import CrashContext
 from xrayviewer.gui.export import export_png
 from xrayviewer.gui.heat_map_controls import HeatMapControls, faint_note
 from xrayviewer.gui.image_view import ImageView
 from xrayviewer.gui.metadata_panel import MetadataPanel
+from xrayviewer.gui.refcounts import guard_singletons
 from xrayviewer.gui.results_panel import ResultsPanel, display_order, score_text
 from xrayviewer.gui.session import OUTSIDE, ReadingSession
 from xrayviewer.gui.settings import ViewerSettings
@@ -42,6 +47,7 @@ from xrayviewer.gui.workers import (
 from xrayviewer.imaging import lut
 from xrayviewer.imaging.files import find_images, open_dialog_filter
 from xrayviewer.imaging.image import Window
+from xrayviewer.imaging.metadata import read_identifying_fields
 
 if TYPE_CHECKING:
     from xrayviewer.engine.applicability import Applicability
@@ -60,6 +66,9 @@ class MainWindow(QMainWindow):
     findingsComplete = Signal()  # every enabled model has answered for the image shown
     heatMapShown = Signal(str, str)  # model bundle and finding whose heat map is now on the image
     errorShown = Signal(str)
+    # nothing more will change for the film asked for last: its findings are complete, it has none (no
+    # model, a refusal, an error), or it could not be opened and the film shown (if any) is complete
+    filmSettled = Signal()
 
     def __init__(
         self,
@@ -68,11 +77,14 @@ class MainWindow(QMainWindow):
         bundle_lister: BundleLister = installed_bundles,
         gate_loader: GateLoader = installed_gate,
     ) -> None:
+        guard_singletons()  # also when the QApplication is not ours (tests, embedding): see gui.refcounts
         super().__init__()
         self.setWindowTitle("XRayViewer")
         self.setAcceptDrops(True)
         self.settings = ViewerSettings(settings)
         self.session = ReadingSession()
+        self.opening: Path | None = None  # the file being opened, until it is shown or fails
+        self._known_files: list[Path] = []  # the folder strip's files, for crash reports to leave out
         self.list_bundles = bundle_lister  # for the Model menu
 
         self.view = ImageView()
@@ -177,21 +189,29 @@ class MainWindow(QMainWindow):
         files = find_images(paths)
         if not files:
             self.show_error("No image found in " + ", ".join(Path(p).name for p in paths))
+            self._settle_if_idle()
             return
-        if len(files) > 1 or any(Path(p).is_dir() for p in paths):
+        if len(files) > 1 or any(os.path.isdir(p) for p in paths):  # never raises (a path too long...)
+            self._known_files = [Path(f) for f in files]
             self.thumbnails.set_files(files)
             self.strip_dock.show()
         self.open_file(str(files[0]))
 
     def open_file(self, path: str) -> None:
         """Decode ``path`` in the background; the current image stays until the new one is ready."""
+        self.opening = Path(path)
         self.background.request_open(self.session.new_request(), path)
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
 
     def _thumbnail_chosen(self, path: str) -> None:
         loaded = self.session.loaded
-        if loaded is None or Path(path) != loaded.path:  # a click on the shown image keeps its state
+        if loaded is None or Path(path) != loaded.path:
             self.open_file(path)
+        elif self.session.request != self.session.shown_request:  # back to the film shown while another
+            self.opening = None  # was being opened: that one is abandoned, this one keeps its state
+            self.statusBar().clearMessage()
+            self._back_to_shown()
+            self._settle_if_idle()
 
     def open_dialog(self) -> None:
         """File ▸ Open."""
@@ -217,6 +237,21 @@ class MainWindow(QMainWindow):
             self.open_paths(paths)
             event.acceptProposedAction()
 
+    def crash_context(self) -> CrashContext:
+        """What a crash report must not reveal (``gui.crash``): the film shown, the one being opened, the
+        folder's files, and the identifying header values of the two films (read again from their files).
+        Reads plain Python state only: safe from any thread."""
+        loaded, opening = self.session.loaded, self.opening
+        films = [(role, path) for role, path in (("shown", loaded.path if loaded else None),
+                                                  ("being opened", opening)) if path is not None]
+        values: list[str] = []
+        for _, path in films:
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.stat(path).st_mode):  # never a FIFO or a device: reading could block
+                    values.extend(read_identifying_fields(path).values())
+        paths = [path for _, path in films] + list(self._known_files)
+        return CrashContext(tuple(paths), tuple(v for v in values if v), tuple(films))
+
     # -- worker answers (stale request ids are dropped) --------------------------------------------
     @property
     def loaded(self) -> LoadedImage | None:
@@ -231,21 +266,23 @@ class MainWindow(QMainWindow):
     def _image_ready(self, request_id: int, loaded: LoadedImage) -> None:
         if request_id != self.session.request:
             return
+        self.opening = None
         self.session.show_image(request_id, loaded)
-        self.menus.invert_action.setChecked(False)
+        # what says which film this is, together, first: the picture, the title, the tags, the strip
         self.view.set_picture(loaded.picture)
+        self.setWindowTitle(f"{loaded.path.name} — XRayViewer")
+        self.metadata.set_image(loaded.image)
+        self.thumbnails.select_path(loaded.path)
+        self.menus.invert_action.setChecked(False)
         self._clear_heat_map()
         self.levels_panel.set_inverted(loaded.image.invert)
         self.levels_panel.set_image_state(loaded.levels)
-        self.metadata.set_image(loaded.image)
         self.heat_map_controls.set_findings([])
         self.results.show_busy()
         self.error_banner.hide()
-        self.thumbnails.select_path(loaded.path)
         self.settings.add_recent(str(loaded.path))
         self.settings.last_folder = str(loaded.path.parent)
         rows, cols = loaded.image.shape
-        self.setWindowTitle(f"{loaded.path.name} — XRayViewer")
         self.statusBar().showMessage(f"{loaded.path.name}: {cols} × {rows} {loaded.image.format}", 5000)
         for warning in loaded.image.warnings:
             self.statusBar().showMessage(warning, 8000)
@@ -255,13 +292,33 @@ class MainWindow(QMainWindow):
         session = self.session
         if request_id != session.request:
             return
+        if self.opening is not None:
+            self.thumbnails.mark_failed(self.opening, message)
+        self.opening = None
+        # the strip shows the film on screen again; PgUp/PgDn go on from the one that failed
+        self.thumbnails.select_path(session.loaded.path if session.loaded else None, keep_cursor=True)
+        self._back_to_shown()
         self.show_error(message)
-        if session.loaded is None:
-            return
-        if not session.findings_complete:  # the shown image's inference was superseded: finish it
+        self._settle_if_idle()
+
+    def _back_to_shown(self) -> None:
+        """The film asked for last will not be shown (it failed, or the user went back): the film on screen
+        is current again, its unfinished findings run again."""
+        session = self.session
+        if session.loaded is not None and not session.findings_complete:  # its inference was superseded
             self._rerun(session.unanswered() if session.models else None)
-        else:  # the shown image's results stay current (e.g. for heat maps of other findings)
+        else:  # its results stay current (e.g. for heat maps of other findings)
             session.request = session.shown_request
+
+    def settled(self) -> bool:
+        """Nothing is pending: no file being opened, and the film shown (if any) has all its findings."""
+        session = self.session
+        return session.request == session.shown_request and (session.loaded is None
+                                                              or session.findings_complete)
+
+    def _settle_if_idle(self) -> None:
+        if self.settled():
+            self.filmSettled.emit()
 
     def _rerun(self, only: list[str] | None, request_id: int | None = None) -> None:
         """Run the models again on the image shown (only those named in ``only``; None = all), also when
@@ -334,11 +391,13 @@ class MainWindow(QMainWindow):
                 self.results.show_refusal(message)
             self.heat_map_controls.set_findings([])
             self.session.findings_complete = True
+            self._settle_if_idle()
 
     def _inference_finished(self, request_id: int) -> None:
         if self.session.is_current(request_id):
             self.session.findings_complete = True
             self.findingsComplete.emit()
+            self._settle_if_idle()
 
     def _sidebar_message(self, text: str) -> None:
         """No findings to show: the sidebar says why."""

@@ -78,9 +78,11 @@ class ReadingSession:
         return self.request
 
     def rerun(self) -> int:
-        """A new request to run the models again on the image shown; a pinned heat map stays pinned."""
+        """A new request to run the models again on the image shown; a pinned heat map stays pinned. Its
+        findings are not complete until the models answer again."""
         pinned = self.pinned
         self.shown_request = self.new_request()
+        self.findings_complete = False
         if pinned:  # set before the request is sent: the worker reads it when its predictions come
             self.pinned_for = self.shown_request
         return self.shown_request

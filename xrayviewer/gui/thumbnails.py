@@ -56,6 +56,7 @@ class ThumbnailStrip(QListWidget):
         self.itemClicked.connect(self._activated)
         self._thumbReady.connect(self._set_thumb)
         self._generation = 0
+        self._cursor = -1  # the row last asked for (clicked or stepped to), shown or not
         placeholder = QPixmap(THUMB_SIDE, THUMB_SIDE)
         placeholder.fill(QColor("#101214"))
         self._placeholder = QIcon(placeholder)  # keeps the layout stable until the thumbnail arrives
@@ -63,6 +64,7 @@ class ThumbnailStrip(QListWidget):
     def set_files(self, files: Sequence[Path]) -> None:
         """Show these files and start rendering their thumbnails in the background."""
         self._generation += 1
+        self._cursor = -1
         self.clear()
         for path in files:
             item = QListWidgetItem(self._placeholder, path.name)
@@ -85,22 +87,43 @@ class ThumbnailStrip(QListWidget):
         """Paths in the strip, in order."""
         return [self.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.count())]
 
-    def select_path(self, path: str | Path) -> None:
-        """Highlight ``path`` without emitting ``fileActivated``."""
-        for i, candidate in enumerate(self.files()):
-            if Path(candidate) == Path(path):
-                self.setCurrentRow(i)
-                self.scrollToItem(self.item(i))
+    def select_path(self, path: str | Path | None, *, keep_cursor: bool = False) -> None:
+        """Highlight ``path`` (None: nothing) without emitting ``fileActivated``: the film on screen.
+        ``keep_cursor``: PgUp/PgDn still step from the file last asked for (one that failed to open), so
+        that a bad file does not stop a walk through the folder."""
+        row = self._row_of(path)
+        self.setCurrentRow(row)
+        if row >= 0:
+            self.scrollToItem(self.item(row))
+        if not keep_cursor:
+            self._cursor = row
+
+    def mark_failed(self, path: str | Path, message: str) -> None:
+        """Dim ``path``'s entry and give it the reason it could not be opened as its tooltip."""
+        row = self._row_of(path)
+        if row >= 0:
+            item = self.item(row)
+            item.setToolTip(message)
+            item.setForeground(QColor("#7a6a55"))
+
+    def _row_of(self, path: str | Path | None) -> int:
+        if path is not None:
+            for i, candidate in enumerate(self.files()):
+                if Path(candidate) == Path(path):
+                    return i
+        return -1
 
     def step(self, delta: int) -> None:
-        """Activate the previous (-1) or next (+1) image."""
+        """Activate the previous (-1) or next (+1) image, from the one last asked for."""
         if self.count():
-            row = min(max(self.currentRow() + delta, 0), self.count() - 1)
-            if row != self.currentRow():
+            base = self._cursor if 0 <= self._cursor < self.count() else self.currentRow()
+            row = min(max(base + delta, 0), self.count() - 1)
+            if row != base:
                 self.setCurrentRow(row)
                 self._activated(self.item(row))
 
     def _activated(self, item: QListWidgetItem) -> None:
+        self._cursor = self.row(item)
         self.fileActivated.emit(item.data(Qt.ItemDataRole.UserRole))
 
     def _set_thumb(self, generation: int, row: int, pixels: np.ndarray | None) -> None:

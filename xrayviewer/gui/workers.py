@@ -76,6 +76,13 @@ NO_MODEL = (
     "(see 'xrayviewer models') to get findings."
 )
 ALL_TURNED_OFF = "Every model is turned off in the Model menu: no findings computed."
+UNUSABLE_WINDOW = "The image's own window is not usable (not finite, or no width): shown with its full range."
+
+
+def findings_failed(exc: BaseException) -> str:
+    """The sidebar's line for an unexpected error while the findings were computed: its type, never its
+    message (which may quote a file path or a header value)."""
+    return f"Findings could not be computed: an internal error ({type(exc).__name__}) stopped them."
 
 
 def installed_bundles() -> list[Bundle]:
@@ -144,9 +151,16 @@ class EngineAccess:
 
 
 def prepare(path: str | Path, image: XRayImage) -> LoadedImage:
-    """Default rendering and window/level state for a decoded image."""
+    """Default rendering and window/level state for a decoded image. An image whose own window cannot be
+    drawn (not finite, or no positive width: only an ``XRayImage`` built by hand, ``open_image`` skips
+    such header windows) gets the full range instead, with a warning, so that the picture, the panel and
+    the models' input agree."""
+    levels = describe_levels(image)
+    if image.window != levels.default:
+        image.window = levels.default
+        image.warnings.append(UNUSABLE_WINDOW)
     picture = picture_qimage(lut.to_uint8(lut.render(image)))
-    return LoadedImage(Path(path), image, picture, describe_levels(image))
+    return LoadedImage(Path(path), image, picture, levels)
 
 
 class ViewerWorker(QObject):
@@ -268,7 +282,17 @@ class ViewerWorker(QObject):
     def predict(self, request_id: int, image: XRayImage, only: list[str] | None, force: bool) -> None:
         """Check the image may be read, then run every enabled bundle (or those named in ``only``,
         keeping the others' predictions of the same image), each answering as soon as it is done. A
-        refused image is scored only with ``force`` (the user's "Show findings anyway")."""
+        refused image is scored only with ``force`` (the user's "Show findings anyway"). An unexpected
+        error still answers (``predictionFailed``, naming its type) before it goes on to the crash handler:
+        the sidebar never waits for findings that will not come."""
+        try:
+            self._predict(request_id, image, only, force)
+        except Exception as exc:
+            if not self._stale(request_id):
+                self.predictionFailed.emit(request_id, findings_failed(exc))
+            raise
+
+    def _predict(self, request_id: int, image: XRayImage, only: list[str] | None, force: bool) -> None:
         if self._stale(request_id):
             return
         from xrayviewer.engine.bundle import by_strength

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 WINDOW_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 MAX_LUT_ENTRIES = 2**16  # a LUT Descriptor's first value is a US: 0 means 65536 (PS3.3 C.11.1.1)
 LUT_BITS = range(8, 17)  # PS3.3 C.11.1.1 / C.11.2.1.1: 8 to 16 bits an entry (10–16 for VOI, 8 kept: legacy)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_SEGMENT_DEPTH = 8  # nested indirect segments of a segmented palette LUT
 
 
@@ -254,6 +255,8 @@ def apply_window(pixels: np.ndarray, window: Window) -> np.ndarray:
     too small for float32 (e.g. 1e-300) acts as a threshold at the centre: never a division by zero."""
     x = np.asarray(pixels, dtype=np.float32)
     center, width = float(window.center), float(window.width)
+    if not (abs(center) < _FLOAT32_MAX and width < _FLOAT32_MAX):  # e.g. the full range of ±3e38 values:
+        x = x.astype(np.float64)  # in float32, inf - inf or inf / inf would give NaN
     function = window.function.upper()
     if function == "SIGMOID":
         with np.errstate(over="ignore"):  # ±inf from a huge centre is clipped like any other value
@@ -266,7 +269,7 @@ def apply_window(pixels: np.ndarray, window: Window) -> np.ndarray:
     if not width >= float(np.finfo(np.float32).tiny):  # LINEAR width 1, or a width float32 cannot hold
         return (x > center).astype(np.float32)
     with np.errstate(over="ignore"):  # a centre beyond float32 gives ±inf, clipped to 0 or 1 below
-        values = (x - center) / np.float32(width) + np.float32(0.5)
+        values = (x - center) / x.dtype.type(width) + x.dtype.type(0.5)
     return np.clip(values, 0.0, 1.0, dtype=np.float32)
 
 
