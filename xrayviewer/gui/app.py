@@ -11,8 +11,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-from xrayviewer.gui.refcounts import guard_singletons
-
 THEME_FILE = Path(__file__).resolve().parents[2] / "resources" / "dark.qss"
 
 _PALETTE = {
@@ -47,9 +45,7 @@ def apply_theme(app: QApplication) -> None:
 
 
 def create_application(argv: Sequence[str] = ()) -> QApplication:
-    """The QApplication (created once), high-DPI aware and themed; ``None``, ``True`` and ``False`` guarded
-    against PySide6's reference-counting bug (``gui.refcounts``)."""
-    guard_singletons()  # PySide6 6.12 on CPython 3.11 would otherwise abort after enough calls
+    """The QApplication (created once), high-DPI aware and themed."""
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         return existing

@@ -26,7 +26,6 @@ from xrayviewer.gui.export import export_png
 from xrayviewer.gui.heat_map_controls import HeatMapControls, faint_note
 from xrayviewer.gui.image_view import ImageView
 from xrayviewer.gui.metadata_panel import MetadataPanel
-from xrayviewer.gui.refcounts import guard_singletons
 from xrayviewer.gui.results_panel import ResultsPanel, display_order, score_text
 from xrayviewer.gui.session import OUTSIDE, ReadingSession
 from xrayviewer.gui.settings import ViewerSettings
@@ -77,7 +76,6 @@ class MainWindow(QMainWindow):
         bundle_lister: BundleLister = installed_bundles,
         gate_loader: GateLoader = installed_gate,
     ) -> None:
-        guard_singletons()  # also when the QApplication is not ours (tests, embedding): see gui.refcounts
         super().__init__()
         self.setWindowTitle("XRayViewer")
         self.setAcceptDrops(True)
