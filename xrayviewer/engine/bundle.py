@@ -311,9 +311,11 @@ def read_bundle(directory: str | Path, source: str = "custom") -> Bundle:
     return Bundle(card=card, path=directory, source=source)
 
 
-def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], list[BundleError]]:
+def scan_bundles(extra_dirs: Iterable[str | Path] = (), include_xrv: bool = True,
+                 ) -> tuple[list[Bundle], list[BundleError]]:
     """Bundles on the search path (later folders override same-named earlier ones; torchxrayvision's cached
-    weights come last) and the broken ones."""
+    weights come last unless ``include_xrv`` is false: looking for them imports torchxrayvision) and the
+    broken ones."""
     found: dict[str, Bundle] = {}
     problems: list[BundleError] = []
     for index, folder in enumerate(models_search_path(extra_dirs)):
@@ -329,7 +331,7 @@ def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], l
                 problems.append(exc)
                 continue
             found[bundle.name] = bundle
-    xrv = xrv_cached_bundle()
+    xrv = xrv_cached_bundle() if include_xrv else None
     if xrv is not None and xrv.name not in found:
         found[xrv.name] = xrv
     return list(found.values()), problems
