@@ -106,6 +106,14 @@ class PictureLabel(QLabel):
             self.clear()
         self._rescale()
 
+    def mouseDoubleClickEvent(self, event) -> None:
+        """Open the picture's file full size in the system's viewer."""
+        if self.path:
+            from PySide6.QtCore import QUrl
+            from PySide6.QtGui import QDesktopServices
+
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self.path))
+
     def has_picture(self) -> bool:
         """A picture is shown."""
         return self._source is not None

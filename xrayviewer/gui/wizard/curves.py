@@ -86,7 +86,7 @@ class CurvesWidget(QWidget):
     ) -> None:
         metrics = painter.fontMetrics()
         line = metrics.height()
-        plot = area.adjusted(metrics.horizontalAdvance("0.000") + 8, line + 6, -6, -line - 6)
+        plot = area.adjusted(metrics.horizontalAdvance("0.000") + 8, 2 * line + 8, -10, -2 * line - 6)
         painter.setPen(TEXT)
         painter.drawText(
             QRectF(area.left(), area.top(), area.width(), line + 2), Qt.AlignmentFlag.AlignHCenter, title
@@ -104,10 +104,16 @@ class CurvesWidget(QWidget):
             )
             painter.setPen(QPen(GRID, 1))
         painter.setPen(TEXT)
+        step = max(1, math.ceil(self.epochs / 10))
+        for epoch in range(step, self.epochs + 1, step):  # epoch ticks, at most ten
+            x = plot.left() + epoch / self.epochs * plot.width()
+            painter.drawText(
+                QRectF(x - 20, plot.bottom() + 2, 40, line), Qt.AlignmentFlag.AlignHCenter, str(epoch)
+            )
         painter.drawText(
-            QRectF(plot.left(), plot.bottom() + 2, plot.width(), line),
+            QRectF(plot.left(), plot.bottom() + line + 2, plot.width(), line),
             Qt.AlignmentFlag.AlignHCenter,
-            f"epoch (of {self.epochs})",
+            "epoch",
         )
 
         def point(epoch: float, value: float) -> QPointF:
@@ -115,7 +121,7 @@ class CurvesWidget(QWidget):
             y = plot.bottom() - (value - y0) / max(y1 - y0, 1e-9) * plot.height()
             return QPointF(x, min(max(y, plot.top()), plot.bottom()))
 
-        legend_x = plot.left() + 6
+        legend_x, legend_y = plot.left() + 6, plot.top() - line * 0.7  # above the plot: no overlap
         for name, colour, values in series:
             pen = QPen(colour, 2)
             painter.setPen(pen)
@@ -125,13 +131,16 @@ class CurvesWidget(QWidget):
                 path.moveTo(p) if i == 0 else path.lineTo(p)
                 painter.drawEllipse(p, 2.5, 2.5)
             painter.drawPath(path)
-            painter.drawLine(
-                QPointF(legend_x, plot.top() + line / 2), QPointF(legend_x + 14, plot.top() + line / 2)
-            )
+            painter.drawLine(QPointF(legend_x, legend_y), QPointF(legend_x + 14, legend_y))
             painter.setPen(TEXT)
-            painter.drawText(QPointF(legend_x + 18, plot.top() + line * 0.85), name)
+            painter.drawText(QPointF(legend_x + 18, legend_y + line * 0.35), name)
             legend_x += 26 + metrics.horizontalAdvance(name)
-        if running is not None:
-            painter.setPen(QPen(TRAIN, 1, Qt.PenStyle.DashLine))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawEllipse(point(*running), 4, 4)
+        if (
+            running is not None
+        ):  # the epoch in progress: its running training loss, dashed from the last point
+            train = series[0][2]
+            painter.setPen(QPen(TRAIN, 1.5, Qt.PenStyle.DashLine))
+            if train:
+                last = max(train)
+                painter.drawLine(point(last, train[last]), point(*running))
+            painter.drawEllipse(point(*running), 2.5, 2.5)

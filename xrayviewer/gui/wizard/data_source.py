@@ -44,7 +44,9 @@ class DataSourceWidget(QWidget):
     changed = Signal()  # the choice settled (debounced): check it
     pending = Signal()  # the choice is being edited: what was checked no longer holds
 
-    def __init__(self, patients: bool = True, parent: QWidget | None = None) -> None:
+    def __init__(self, splits: bool = True, parent: QWidget | None = None) -> None:
+        """``splits``: the images will be split into train/val/test (training); False for a site's films
+        (recalibration uses them all: the split column and "IDs restart in each split" are not offered)."""
         super().__init__(parent)
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._timer.timeout.connect(self.changed)
@@ -79,20 +81,23 @@ class DataSourceWidget(QWidget):
                 "val/ and test/ folders."
             )
         )
-        if patients:
-            patient_label = QLabel("&Patients:")
-            patient_label.setBuddy(self.patient_choice)
-            row = QHBoxLayout()
-            row.addWidget(self.patient_choice, 2)
-            row.addWidget(self.patient_pattern, 1)
-            folder_form.addRow(patient_label, row)
+        patient_label = QLabel("&Patients:")
+        patient_label.setBuddy(self.patient_choice)
+        row = QHBoxLayout()
+        row.addWidget(self.patient_choice, 2)
+        row.addWidget(self.patient_pattern, 1)
+        folder_form.addRow(patient_label, row)
+        if splits:
             folder_form.addRow("", self.restart_ids)
-            folder_form.addRow(
-                why_label(
-                    "Splits are drawn by patient, so that no patient is trained on and "
-                    "tested on; name the patient in each file name if you can."
-                )
+        folder_form.addRow(
+            why_label(
+                "Splits are drawn by patient, so that no patient is trained on and tested on; name the "
+                "patient in each file name if you can."
+                if splits
+                else "The out-of-fold check keeps each patient's films together; name the patient in each "
+                "file name if you can."
             )
+        )
 
         self.csv_file = PathField("file", "CSV tables (*.csv *.tsv);;All files (*)")
         self.image_dir = PathField("folder")
@@ -135,7 +140,8 @@ class DataSourceWidget(QWidget):
         sep_row.addStretch(1)
         csv_form.addRow("", sep_row)
         self.csv_restart_ids = QCheckBox("Patient IDs restart in each split")
-        csv_form.addRow("", self.csv_restart_ids)
+        if splits:
+            csv_form.addRow("", self.csv_restart_ids)
         csv_form.addRow(self.preview)
 
         self.stack = QStackedWidget()

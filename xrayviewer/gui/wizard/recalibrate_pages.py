@@ -10,7 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -62,7 +62,7 @@ class RecalibrateSetupPage(QWizardPage):
         self._generation = 0
         self.bundle_combo = QComboBox()
         self.card_note = why_label("")
-        self.source = DataSourceWidget(patients=True)
+        self.source = DataSourceWidget(splits=False)
         self.inspector = DataInspector(self)
         self.status = QLabel("Choose the films.")
         self.status.setWordWrap(True)
@@ -108,16 +108,17 @@ class RecalibrateSetupPage(QWizardPage):
                 "may want 0.95 and accept more false alarms."
             )
         )
-        site_label = QLabel("Site &data in words:")
-        site_label.setBuddy(self.description)
-        rule.addWidget(site_label)
-        rule.addWidget(self.description)
         data_box = QGroupBox("Your labelled films")
         data = QVBoxLayout(data_box)
         data.addWidget(self.source)
+        site_label = QLabel("Site &data in words (recorded in the new card):")
+        site_label.setBuddy(self.description)
+        data.addWidget(site_label)
+        data.addWidget(self.description)
         data.addWidget(self.status)
         data.addWidget(self.data_problems)
         data.addWidget(self.data_notes)
+        data.addStretch(1)
         left = QVBoxLayout()
         left.addWidget(model_box)
         left.addWidget(data_box, 1)
@@ -360,9 +361,6 @@ class RecalibrateResultPage(QWizardPage):
         left_box.addWidget(self.status)
         left_box.addWidget(self.progress)
         left_box.addWidget(self.problems)
-        numbers = QGroupBox("Operating point on your films")
-        QVBoxLayout(numbers).addWidget(self.table)
-        left_box.addWidget(numbers)
         card = QGroupBox("New version (required before installing)")
         QVBoxLayout(card).addWidget(self.installer)
         left_box.addWidget(card)
@@ -370,12 +368,18 @@ class RecalibrateResultPage(QWizardPage):
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(480)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        numbers = QGroupBox("Operating point on your films")
+        QVBoxLayout(numbers).addWidget(self.table)
         plot_box = QGroupBox("Reliability: is a score of 0.7 right 70 % of the time?")
         QVBoxLayout(plot_box).addWidget(self.plot)
+        right = QVBoxLayout()
+        right.addWidget(numbers)
+        right.addWidget(plot_box, 1)
         box = QHBoxLayout(self)
         box.addWidget(scroll, 1)
-        box.addWidget(plot_box, 1)
+        box.addLayout(right, 1)
         self._tmp = Path(tempfile.mkdtemp(prefix="xrayviewer-recal-"))
 
     def initializePage(self) -> None:

@@ -9,7 +9,7 @@ import math
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -269,7 +269,7 @@ class RecipePage(QWizardPage):
                 row = QHBoxLayout()
                 row.addWidget(widget)
                 why_text = why_label(why)
-                why_text.setMinimumWidth(220)
+                why_text.setMinimumWidth(150)
                 row.addWidget(why_text, 1)
                 form.addRow(label, row)
             columns[0 if index == 0 else 1].addWidget(box)
@@ -283,6 +283,7 @@ class RecipePage(QWizardPage):
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.estimate = QLabel("The time estimate appears here once a few batches are timed.")
         self.estimate.setWordWrap(True)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -85,7 +85,7 @@ class CardForm(QWidget):
         self.limitations = QPlainTextEdit()
         for edit in (self.description, self.limitations):
             edit.setTabChangesFocus(True)
-            edit.setFixedHeight(56)
+            edit.setFixedHeight(60)
         self.description.setPlaceholderText(
             "Where the images come from: hospital or public set, years, "
             "patients (ages), views, how the labels were made."
@@ -100,24 +100,32 @@ class CardForm(QWidget):
             self.age.addItem(text, key)
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        views = QHBoxLayout()
-        for box in self.views.values():
-            views.addWidget(box)
-        views.addStretch(1)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        name_row = QHBoxLayout()
+        name_row.addWidget(self.name, 1)
+        version_label = QLabel("&Version:")
+        version_label.setBuddy(self.version)
+        name_row.addWidget(version_label)
+        name_row.addWidget(self.version, 1)
+        name_label = QLabel("&Name:")
+        name_label.setBuddy(self.name)
+        form.addRow(name_label, name_row)
         for text, widget in (
-            ("&Name:", self.name),
-            ("&Version:", self.version),
-            ("&Data description:", self.description),
+            ("&Data:", self.description),
             ("&Licence:", self.licence),
             ("Li&mitations:", self.limitations),
         ):
             label = QLabel(text)
             label.setBuddy(widget)
             form.addRow(label, widget)
-        form.addRow("Views:", views)
-        age_label = QLabel("&Patients:")
+        population = QHBoxLayout()
+        for box in self.views.values():
+            population.addWidget(box)
+        age_label = QLabel("  &Patients:")
         age_label.setBuddy(self.age)
-        form.addRow(age_label, self.age)
+        population.addWidget(age_label)
+        population.addWidget(self.age, 1)
+        form.addRow("Views:", population)
         form.addRow(
             why_label(
                 "Views and age group let the viewer warn when a film lies outside what the model "
@@ -291,27 +299,31 @@ class ResultsPage(QWizardPage):
         self.plots: dict[str, PictureLabel] = {}
         for title, file in PLOTS:
             picture = PictureLabel("(not drawn)")
+            picture.setToolTip("Double-click to open it full size")
             self.plots[file] = picture
             self.tabs.addTab(picture, title)
-        left = QWidget()
-        left_box = QVBoxLayout(left)
-        left_box.setContentsMargins(0, 0, 0, 0)
         metrics_box = QGroupBox("Test metrics")
         m = QVBoxLayout(metrics_box)
         m.addWidget(self.metrics_label)
+        m.addStretch(1)
         m.addWidget(self.report_button)
-        left_box.addWidget(metrics_box)
-        card_box = QGroupBox("Model card (required before installing)")
-        QVBoxLayout(card_box).addWidget(self.installer)
-        left_box.addWidget(card_box)
-        left_box.addStretch(1)
+        card = QWidget()
+        card_box = QVBoxLayout(card)
+        card_box.setContentsMargins(0, 0, 0, 0)
+        card_group = QGroupBox("Model card (required before installing)")
+        QVBoxLayout(card_group).addWidget(self.installer)
+        card_box.addWidget(card_group)
+        card_box.addStretch(1)
         scroll = QScrollArea()
-        scroll.setWidget(left)
+        scroll.setWidget(card)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(470)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(360)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         box = QHBoxLayout(self)
-        box.addWidget(scroll, 4)
+        box.addWidget(metrics_box, 3)
         box.addWidget(self.tabs, 5)
+        box.addWidget(scroll, 4)
 
     def show_run(self, run_dir: str) -> None:
         """Fill the page from a finished run folder."""
@@ -343,28 +355,32 @@ def metrics_html(metrics: dict) -> str:
     """The test metrics as a small table, AUC with its bootstrap 95 % interval."""
     test, val = metrics.get("test", {}), metrics.get("val", {})
     rows = []
-    for name, c in test.get("per_class", {}).items():
+    per_class = test.get("per_class", {})
+    for name, c in per_class.items():
         ci = c.get("auc_ci95")
-        interval = f" (95 % CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else ""
-        rows.append((f"AUC, {name}", f"{_num(c.get('auc'))}{interval}; {c.get('positives', '?')} positives"))
+        rows.append((f"AUC, {name}", _num(c.get("auc"))))
+        rows.append(("   95 % interval", f"{ci[0]:.3f} – {ci[1]:.3f}" if ci else "–"))
+        rows.append(("   positives", str(c.get("positives", "?"))))
+    mean = " (mean)" if len(per_class) > 1 else ""
     rows += [
-        ("Sensitivity", _pct(test.get("recall"))),
-        ("Specificity", _pct(test.get("specificity"))),
+        (f"Sensitivity{mean}", _pct(test.get("recall"))),
+        (f"Specificity{mean}", _pct(test.get("specificity"))),
         ("Accuracy", _pct(test.get("accuracy"))),
         ("Precision", _pct(test.get("precision"))),
         ("F1", _num(test.get("f1"))),
         ("Test images", str(test.get("n", "?"))),
         ("Validation AUC", _num(val.get("auc_macro"))),
-        ("Thresholds", ", ".join(f"{k} {v:.3f}" for k, v in metrics.get("thresholds", {}).items())),
+        *((f"Threshold, {k}", f"{v:.3f}") for k, v in metrics.get("thresholds", {}).items()),
         ("Temperature", _num(metrics.get("temperature"))),
         (
             "Best epoch",
-            f"{metrics.get('best_epoch', '?')} of {len(metrics.get('history', []))} run"
+            f"{metrics.get('best_epoch', '?')} of {len(metrics.get('history', []))} epochs run"
             + (" (early stop)" if metrics.get("status") == "early_stopped" else ""),
         ),
     ]
     body = "".join(
-        f"<tr><td style='padding-right:12px'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+        f"<tr><td style='padding-right:12px; white-space:pre'>{html.escape(k)}</td>"
+        f"<td>{html.escape(v)}</td></tr>"
         for k, v in rows
     )
     note = (

@@ -61,6 +61,7 @@ class RunPage(QWizardPage):
         self._build_config = build_config  # () -> TrainConfig
         self.records = records
         self.record: RunRecord | None = None
+        self.from_record = False  # opened from Model ▸ Training runs (no pages before this one)
         self.config: TrainConfig | None = None
         self.state = "idle"  # idle | running | cancelling | cancelled | failed | completed
         self.status = ""  # the engine's final status
@@ -152,18 +153,42 @@ class RunPage(QWizardPage):
 
     def initializePage(self) -> None:
         """Describe what will run (a fresh run, or the record being resumed)."""
-        if self.state in ("running", "cancelling"):
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, self._show_state)  # after the wizard has set up its buttons for this page
+        if self.state in ("running", "cancelling") or self.from_record:
             return
-        if self.record is None or self.state == "idle":
-            self.config = self._build_config()
-            self._describe(self.config)
+        try:
+            config = self._build_config()
+        except ValueError as exc:  # ConfigError: a setting the pages let through but the engine refuses
+            self.problems.set_items([plain(str(exc))])
+            return
+        if self.state != "idle" and self.config is not None and config.resolved() != self.config.resolved():
+            self._reset()  # the settings changed since that run: this is a new one (the old stays listed)
+        self.config = config
+        self._describe(config)
         self._show_state()
+
+    def _reset(self) -> None:
+        self.state, self.status, self.error, self.record = "idle", "", "", None
+        self.run_dir = self.bundle_dir = ""
+        self._ended_event = None
+        self.problems.set_items([])
+        self.outcome.setText("")
+        self.phase.setText("Not started.")
+        self.overall.setValue(0)
+        self.epoch_bar.setValue(0)
+        self.batch_line.setText("")
+        self.eta.setText("")
+        self.log.clear()
+        self.curves.reset(1)
 
     def load_record(self, record: RunRecord) -> None:
         """Show an earlier run (from Model ▸ Training runs): resumable, finished or failed."""
         from xrayviewer.training.config import load_config
 
         self.record = record
+        self.from_record = True
         self.run_dir = record.run_dir
         try:
             self.config = (
@@ -217,7 +242,11 @@ class RunPage(QWizardPage):
         """Write the configuration next to the run folders and launch ``xrayviewer train`` on it."""
         if self.process.running:
             return
-        config = self._build_config()
+        try:
+            config = self._build_config()
+        except ValueError as exc:
+            self._fail(plain(str(exc)))
+            return
         self.config = config
         self._describe(config)
         out = Path(config.out).expanduser()
@@ -473,7 +502,12 @@ class RunPage(QWizardPage):
         self.resume_button.setVisible(state in ("cancelled", "failed") and self._resumable())
         colour = PROBLEM_COLOUR if state == "failed" else ""
         self.phase.setStyleSheet(f"color:{colour}" if colour else "")
-        self.completeChanged.emit()
+        self.completeChanged.emit()  # the wizard updates its buttons here, Back included: so after it
+        wizard = self.wizard()
+        if wizard is not None and wizard.currentPage() is self:  # no going back while the engine runs
+            from PySide6.QtWidgets import QWizard
+
+            wizard.button(QWizard.WizardButton.BackButton).setEnabled(not running)
 
     def isComplete(self) -> bool:
         """Next once the bundle is written."""

@@ -57,18 +57,22 @@ NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 def model_name_for(source: str) -> str:
     """A model name from the data's folder or table name."""
-    stem = Path(source).stem if source else "model"
+    if not source:
+        return "model"
+    path = Path(source)
+    stem = path.parent.name if path.suffix.lower() in (".csv", ".tsv") else path.name  # a table: its folder
     return NAME_CHARS.sub("-", stem).strip("-._").lower() or "model"
 
 
 class TaskPage(QWizardPage):
     """What the model says and what it starts from."""
 
-    def __init__(self, bundles_lister, parent: QWidget | None = None) -> None:
+    def __init__(self, bundles_lister, data_source=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTitle("Task and model")
         self.setSubTitle("What the model should say about a film, and what it starts from.")
         self._list_bundles = bundles_lister
+        self._data_source = data_source  # () -> (DataReport | None, source, several labels per cell)
         self.bundles: list[Bundle] = []
         self.report: DataReport | None = None
         self._source = ""
@@ -204,7 +208,12 @@ class TaskPage(QWizardPage):
         self._changed()
 
     def initializePage(self) -> None:
-        """List the installed bundles; fine-tuning is the default when one exists."""
+        """The data page's classes; the installed bundles (fine-tuning is the default when one exists,
+        from the bundle whose classes fit the data best)."""
+        if self._data_source is not None:
+            report, source, several = self._data_source()
+            if report is not None:
+                self.set_data(report, source, several)
         previous = self.bundle_combo.currentData()
         self.bundles = [b for b in self._list_bundles() if b.path.is_dir()]
         self.bundle_combo.blockSignals(True)

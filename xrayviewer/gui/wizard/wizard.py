@@ -52,7 +52,7 @@ class TrainingWizard(QWizard):
         self.mode = mode
         self.records = records or RunRecords()
         self.data_page = DataPage()
-        self.task_page = TaskPage(bundles_lister)
+        self.task_page = TaskPage(bundles_lister, self._data_for_task)
         self.recipe_page = RecipePage(self._config_before_recipe, self.data_page)
         self.run_page = RunPage(self.build_config, self.records)
         self.results_page = ResultsPage()
@@ -106,15 +106,18 @@ class TrainingWizard(QWizard):
         }
         return order.get(self.currentId(), -1)
 
+    def _data_for_task(self):
+        data = self.data_page.source.data_config()
+        return self.data_page.report, self.data_page.source.source(), bool(data.csv and data.label_separator)
+
     def _entered(self, page_id: int) -> None:
-        if page_id == TASK and self.data_page.report is not None:
-            data = self.data_page.source.data_config()
-            self.task_page.set_data(
-                self.data_page.report, self.data_page.source.source(), bool(data.csv and data.label_separator)
-            )
-        elif page_id == RUN:
+        if page_id == RUN:
             self.recipe_page.stop_measuring()
-        elif page_id == RESULTS and self.run_page.run_dir:
+        elif (
+            page_id == RESULTS
+            and self.run_page.run_dir
+            and self.results_page.run_dir != self.run_page.run_dir
+        ):
             self.results_page.show_run(self.run_page.run_dir)
 
     def _next_or_finish(self) -> None:
