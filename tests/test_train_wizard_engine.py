@@ -296,3 +296,17 @@ def test_recalibration_refuses_site_films_without_both_classes(trained, kermany_
         recalibrate(config)
     assert not (tmp_path / "out").exists()
     assert TrainConfig().data.patient_pattern == ""
+
+
+def test_the_same_weights_always_give_the_same_sha256(tmp_path):
+    from engine_helpers import make_bundle
+
+    from xrayviewer.engine.bundle import load_model, save_bundle
+    from xrayviewer.engine.preprocess import PreprocessRecipe
+
+    rng = np.random.default_rng(0)
+    inputs = [(rng.random((1, 64, 64), dtype=np.float32) * 2 - 1) * 1024 for _ in range(2)]
+    bundle = make_bundle(tmp_path / "b", inputs, arch="tiny-densenet", recipe=PreprocessRecipe(size=64))
+    model = load_model(bundle)
+    digests = {save_bundle(tmp_path / f"copy{i}", model, bundle.card).card.weights_sha256 for i in range(8)}
+    assert len(digests) == 1  # the file's metadata must not come out in another order now and then

@@ -287,7 +287,9 @@ def save_bundle(directory: str | Path, model: nn.Module, card: ModelCard) -> Bun
     weights = directory / card.weights_file
     dtype = card.weights_dtype
     state = {k: stored(v.detach(), dtype).to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"name": card.name, "version": card.version})
+    # one metadata key: safetensors writes its metadata map in hash order, so two keys came out in either
+    # order from run to run and the same weights got two sha256s (same seed, same model, other digest)
+    save_file(state, str(weights), metadata={"model": f"{card.name} {card.version}"})
     return write_card(directory, replace(card, weights_sha256=sha256_of(weights)))
 
 
