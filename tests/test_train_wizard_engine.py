@@ -310,3 +310,18 @@ def test_the_same_weights_always_give_the_same_sha256(tmp_path):
     model = load_model(bundle)
     digests = {save_bundle(tmp_path / f"copy{i}", model, bundle.card).card.weights_sha256 for i in range(8)}
     assert len(digests) == 1  # the file's metadata must not come out in another order now and then
+
+
+def test_a_large_set_is_test_decoded_on_an_even_sample(kermany_rows, tmp_path):
+    root = class_folders(tmp_path / "data", kermany_rows, 30)
+    report = inspection.dry_run(config_from_dict({"task": "multiclass", "data": {"folders": str(root)}}))
+    sample = inspection.files_to_check(report, limit=20)
+    assert len(sample) == 20 and len(set(sample)) == 20 and len(inspection.files_to_check(report)) == 60
+    assert {Path(p).parent.name for p in sample} == {"normal", "pneumonia"}
+    problems, notes = inspection.readability(report, [], checked=20)
+    assert problems == [] and notes == [
+        "All 20 images checked can be read (in an even sample of 20 of the 60 "
+        "images; training checks the rest and leaves out what it cannot read)."
+    ]
+    problems, _ = inspection.readability(report, [(p, "not an image") for p in sample[:11]], checked=20)
+    assert problems[0].startswith("11 of 20 images cannot be read")

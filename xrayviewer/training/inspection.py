@@ -229,27 +229,55 @@ def check_files(paths: list[str]) -> list[tuple[str, str]]:
     return bad
 
 
-def readability(report: DataReport, unreadable: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """Problems and notes about the files that cannot be read (more than half, or a class's every training
-    image, stops training: the engine would refuse)."""
-    if not unreadable:
-        return [], []
+CHECK_LIMIT = 2000  # files test-decoded on the data page; a larger set is checked on an even sample
+
+
+def files_to_check(report: DataReport, limit: int = CHECK_LIMIT) -> list[str]:
+    """Every file, or an evenly spread sample of ``limit`` of them for a large set (training itself then
+    finds the rest: it skips unreadable files and names them in its log)."""
+    paths = [f.path for f in report.files]
+    if len(paths) <= limit:
+        return paths
+    step = len(paths) / limit
+    return [paths[int(i * step)] for i in range(limit)]
+
+
+def readability(
+    report: DataReport,
+    unreadable: list[tuple[str, str]],
+    checked: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """Problems and notes about the files that cannot be read, of ``checked`` test-decoded files (None:
+    all). More than half unreadable, or every checked training image of a class, stops training: the
+    engine would refuse."""
     total = len(report.files)
+    checked = total if checked is None else checked
+    sample = (
+        (
+            f" (in an even sample of {checked} of the {total} images; training checks the rest and leaves "
+            "out what it cannot read)"
+        )
+        if checked < total
+        else ""
+    )
+    if not unreadable:
+        return [], ([f"All {checked} images checked can be read{sample}."] if sample else [])
     bad = {p for p, _ in unreadable}
     examples = "; ".join(f"{_short(p)}: {why}" for p, why in unreadable[:3])
     more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
-    if len(unreadable) * 2 > total:
+    if len(unreadable) * 2 > checked:
         return [
-            f"{len(unreadable)} of {total} images cannot be read ({examples}{more}). Is this the right "
-            "folder?"
+            f"{len(unreadable)} of {checked} images cannot be read ({examples}{more}){sample}. Is this the "
+            "right folder?"
         ], []
     problems = []
+    seen = set(files_to_check(report, checked)) if sample else {f.path for f in report.files}
     for cls in report.classes:
-        train = [f for f in report.files if f.split == "train" and cls in f.labels]
+        train = [f for f in report.files if f.split == "train" and cls in f.labels and f.path in seen]
         if train and all(f.path in bad for f in train):
             problems.append(f"None of the {len(train)} training images of “{cls}” can be read ({examples}).")
     n = len(unreadable)
-    note = f"{n} image{'s' if n > 1 else ''} cannot be read and will be left out: {examples}{more}."
+    note = f"{n} image{'s' if n > 1 else ''} cannot be read and will be left out: {examples}{more}{sample}."
     return problems, [note]
 
 

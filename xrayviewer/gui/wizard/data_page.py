@@ -228,8 +228,10 @@ class DataPage(QWizardPage):
             self.completeChanged.emit()
             return
         total = len(report.files)
-        self.status.setText(f"{total} images in {len(report.classes)} classes. Test-decoding every file…")
-        self.progress.setRange(0, max(1, total))
+        checking = len(inspection.files_to_check(report))
+        which = "every file" if checking == total else f"an even sample of {checking} files"
+        self.status.setText(f"{total} images in {len(report.classes)} classes. Test-decoding {which}…")
+        self.progress.setRange(0, max(1, checking))
         self.progress.setValue(0)
         self.progress.setFormat("%v of %m files decoded")
         self.progress.show()
@@ -245,20 +247,22 @@ class DataPage(QWizardPage):
 
         if generation != self._generation or self.report is None:
             return
-        self.decode_seconds = time.perf_counter() - self._check_started
         self.unreadable = list(unreadable)
-        problems, notes = inspection.readability(self.report, self.unreadable)
+        checked = len(inspection.files_to_check(self.report))
+        total = len(self.report.files)
+        self.decode_seconds = (time.perf_counter() - self._check_started) * total / max(1, checked)
+        problems, notes = inspection.readability(self.report, self.unreadable, checked)
         self.problems.set_items(self.report.problems + problems)
         self.notes.set_items(self.notes.items + notes)
         self._fill_table(self.report, inspection.unreadable_counts(self.report, self.unreadable))
         self.progress.hide()
-        total = len(self.report.files)
-        readable = total - len(self.unreadable)
+        readable = checked - len(self.unreadable)
         if self.problems.items:
             self.status.setText("This data cannot be trained on yet:")
         else:
+            of = f"{total}" if checked == total else f"{checked} checked (of {total})"
             self.status.setText(
-                f"Ready: {readable} of {total} images can be read, in {len(self.report.classes)} "
+                f"Ready: {readable} of {of} images can be read, in {len(self.report.classes)} "
                 "classes. Next chooses the task and the model."
             )
         self.completeChanged.emit()

@@ -130,7 +130,7 @@ class DataInspector(QObject):
         for cls, paths in inspection.sample_paths(report, THUMBNAILS).items():
             for path in paths:
                 self._submit(generation, "thumbnail", cls, inspection.thumbnail, path)
-        files = [f.path for f in report.files]
+        files = inspection.files_to_check(report)
         self._checked, self._total, self._unreadable = 0, len(files), []
         if not files:
             self.checkFinished.emit(generation, [])
