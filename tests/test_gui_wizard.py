@@ -219,6 +219,14 @@ def test_cancel_keeps_a_checkpoint_and_a_new_session_resumes_it(qtbot, home, fil
     )
     with qtbot.waitSignal(run.runEnded, timeout=RUN_MS) as ended:
         qtbot.mouseClick(run.start_button, Qt.MouseButton.LeftButton)
+        assert not wizard.button(QWizard.WizardButton.BackButton).isEnabled()  # not while it runs
+        qtbot.keyClick(wizard, Qt.Key.Key_Escape)  # closing the wizard only hides it: the run goes on
+        assert not wizard.isVisible() and wizard.busy()
+        menu = window.menus.training.runs_menu
+        menu.aboutToShow.emit()
+        (live,) = [a for a in menu.actions() if a.text() == "films — running now"]
+        live.trigger()
+        assert wizard.isVisible() and wizard.currentId() == RUN
     assert ended.args == ["cancelled"], run.log.toPlainText()[-2000:]
     qtbot.waitUntil(lambda: not run.process.running, timeout=WAIT_MS)
     state = load_checkpoint(Path(run.run_dir) / "checkpoints" / "last.pt")
@@ -391,3 +399,45 @@ def test_every_page_fits_a_1280_by_800_screen_and_the_wizard_opens_from_the_keyb
     assert wizard.minimumSizeHint().width() <= 1280 and wizard.minimumSizeHint().height() <= 800
     screen = QApplication.primaryScreen().availableGeometry()
     assert wizard.width() <= max(1280, screen.width())
+
+
+def test_every_input_on_every_page_takes_the_keyboard(qtbot, home):
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QPlainTextEdit,
+        QTabWidget,
+        QWidget,
+    )
+
+    wizard = TrainingWizard()
+    qtbot.addWidget(wizard)
+    inputs = (
+        QAbstractButton,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QPlainTextEdit,
+        QAbstractItemView,
+        QTabWidget,
+    )
+    for page_id in wizard.pageIds():
+        page = wizard.page(page_id)
+        for widget in page.findChildren(QWidget):
+            if not isinstance(widget, inputs) or type(widget).__name__ in ("QScrollBar", "QTabBar"):
+                continue
+            if widget.objectName() == "preview":  # the CSV's first rows: shown, never edited
+                continue
+            if isinstance(widget.parent(), QLineEdit | QAbstractSpinBox | QAbstractItemView):
+                continue  # parts of another input: a line edit's clear button, a table's header
+            assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, (page_id, type(widget).__name__)
+    wizard.show()
+    page = wizard.data_page
+    page.source.folder.edit.setFocus()
+    qtbot.keyClicks(page.source.folder.edit, str(home / "nowhere"))
+    qtbot.keyClick(page.source.folder.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(page.checked, timeout=WAIT_MS)
+    assert "does not exist" in page.problems.plain()

@@ -112,6 +112,7 @@ class DataSourceWidget(QWidget):
         self.preview.verticalHeader().hide()
         self.preview.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.preview.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.preview.setObjectName("preview")
         csv_page = QWidget()
         csv_form = QFormLayout(csv_page)
         csv_form.setContentsMargins(0, 0, 0, 0)
