@@ -110,6 +110,8 @@ def main() -> int:
 
     wizard.next()
     run = wizard.run_page
+    estimate = recipe.estimate_seconds()
+    began = time.monotonic()
     run.start()
     wait(app, lambda: len(run.curves.val_loss) >= 3 and run.epoch_bar.value() > run.epoch_bar.maximum() // 2)
     save(app, wizard, "wizard-4-run.png")
@@ -118,6 +120,7 @@ def main() -> int:
         print(run.log.toPlainText()[-3000:], file=sys.stderr)
         return 1
     save(app, wizard, "wizard-4-run-finished.png")
+    print(f"the recipe page estimated {estimate or 0:.0f} s; the run took {time.monotonic() - began:.0f} s")
 
     wizard.next()
     form = wizard.results_page.installer.form

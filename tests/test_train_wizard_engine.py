@@ -225,7 +225,7 @@ def test_a_few_timed_batches_give_an_estimate(shared_data, tmp_path):
     assert timing.device == "cpu" and timing.batch_size == 4 and timing.train_batch_s > 0
     assert timing.eval_image_s > 0 and timing.hardware.startswith("CPU")
     fixed = StepTiming("cpu", "CPU", 32, 224, "xrv-densenet121", 30.0, 0.5, 2)
-    seconds = estimate_seconds(fixed, train_images=320, eval_images=100, epochs=5, decode_s=60)
+    seconds = estimate_seconds(fixed, train_images=320, eval_images=100, epochs=5, decode_s=60, overhead_s=0)
     assert seconds == pytest.approx(5 * (10 * 30 + 50 * 0.5) + 100 * 0.5 + 60)
     assert describe_duration(seconds) == "about 29 min"
     assert describe_duration(40) == "about 40 s" and describe_duration(4 * 3600 + 600) == "about 4 h 10 min"

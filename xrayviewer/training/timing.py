@@ -107,16 +107,24 @@ def time_batches(config: TrainConfig, batches: int = 3) -> StepTiming:
     )
 
 
+OVERHEAD_S = 15.0  # starting the engine (imports) and drawing the report's plots, measured on a 2-core CPU
+
+
 def estimate_seconds(
-    timing: StepTiming, train_images: int, eval_images: int, epochs: int, decode_s: float = 0.0
+    timing: StepTiming,
+    train_images: int,
+    eval_images: int,
+    epochs: int,
+    decode_s: float = 0.0,
+    overhead_s: float = OVERHEAD_S,
 ) -> float:
     """Seconds a run should take: ``epochs`` × (training batches + validation) + the final evaluation of
     validation and test (``eval_images`` = both) + decoding the images into the cache (``decode_s``, 0 when
-    cached). Early stopping can end a run sooner."""
+    cached) + starting and reporting (``overhead_s``). Early stopping can end a run sooner."""
     steps = math.ceil(train_images / max(1, timing.batch_size))
     val_images = eval_images / 2
     per_epoch = steps * timing.train_batch_s + val_images * timing.eval_image_s
-    return epochs * per_epoch + eval_images * timing.eval_image_s + decode_s
+    return epochs * per_epoch + eval_images * timing.eval_image_s + decode_s + overhead_s
 
 
 def describe_duration(seconds: float) -> str:

@@ -260,10 +260,9 @@ class DataPage(QWizardPage):
         if self.problems.items:
             self.status.setText("This data cannot be trained on yet:")
         else:
-            of = f"{total}" if checked == total else f"{checked} checked (of {total})"
+            read = f"{readable} of {total} images can be read" if checked == total else f"{total} images"
             self.status.setText(
-                f"Ready: {readable} of {of} images can be read, in {len(self.report.classes)} "
-                "classes. Next chooses the task and the model."
+                f"Ready: {read}, in {len(self.report.classes)} classes. Next chooses the task and the model."
             )
         self.completeChanged.emit()
 
