@@ -265,6 +265,7 @@ class Installer(QWidget):
         self.bundle = bundle
         self.problems.set_items([])
         self.conflict.setText("")
+        self.button.setEnabled(False)  # done; editing the card (a new version) enables it again
         self.done.setText(
             f"<span style='color:{GOOD_COLOUR}'>Installed “{html.escape(bundle.name)}” version "
             f"{html.escape(bundle.card.version)} in {html.escape(str(bundle.path))}. The viewer "
