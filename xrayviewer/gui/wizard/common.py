@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QWidget,
 )
@@ -133,6 +134,16 @@ class PictureLabel(QLabel):
         )
         scaled.setDevicePixelRatio(ratio)
         super().setPixmap(scaled)
+
+
+def column_scroll(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless area that scrolls up and down only (its width follows the page)."""
+    scroll = QScrollArea()
+    scroll.setWidget(widget)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return scroll
 
 
 class PathField(QWidget):

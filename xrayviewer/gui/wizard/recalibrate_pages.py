@@ -10,7 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -22,14 +22,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QRadioButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
     QWizardPage,
 )
 
 from xrayviewer.engine.bundle import Bundle
-from xrayviewer.gui.wizard.common import PictureLabel, Sentences, problems_label, why_label
+from xrayviewer.gui.wizard.common import PictureLabel, Sentences, column_scroll, problems_label, why_label
 from xrayviewer.gui.wizard.data_source import DataSourceWidget
 from xrayviewer.gui.wizard.engine_process import EngineProcess
 from xrayviewer.gui.wizard.inspector import DataInspector
@@ -365,11 +364,7 @@ class RecalibrateResultPage(QWizardPage):
         QVBoxLayout(card).addWidget(self.installer)
         left_box.addWidget(card)
         left_box.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = column_scroll(left)
         numbers = QGroupBox("Operating point on your films")
         QVBoxLayout(numbers).addWidget(self.table)
         plot_box = QGroupBox("Reliability: is a score of 0.7 right 70 % of the time?")

@@ -9,20 +9,18 @@ import math
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -30,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from xrayviewer.engine.devices import DEVICE_CHOICES
-from xrayviewer.gui.wizard.common import PathField, Sentences, problems_label, why_label
+from xrayviewer.gui.wizard.common import PathField, Sentences, column_scroll, problems_label, why_label
 from xrayviewer.gui.wizard.engine_process import EngineProcess
 from xrayviewer.training.config import TrainConfig
 from xrayviewer.training.run_records import default_runs_dir
@@ -279,11 +277,7 @@ class RecipePage(QWizardPage):
         body_box = QHBoxLayout(body)
         body_box.addLayout(columns[0], 1)
         body_box.addLayout(columns[1], 1)
-        scroll = QScrollArea()
-        scroll.setWidget(body)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = column_scroll(body)
 
         self.estimate = QLabel("The time estimate appears here once a few batches are timed.")
         self.estimate.setWordWrap(True)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -39,7 +38,7 @@ from xrayviewer.engine.install import (
     install_bundle,
     read_installed,
 )
-from xrayviewer.gui.wizard.common import GOOD_COLOUR, PictureLabel, problems_label, why_label
+from xrayviewer.gui.wizard.common import GOOD_COLOUR, PictureLabel, column_scroll, problems_label, why_label
 
 VIEWS = ("AP", "PA", "LL")
 PLOTS = (
@@ -315,12 +314,8 @@ class ResultsPage(QWizardPage):
         QVBoxLayout(card_group).addWidget(self.installer)
         card_box.addWidget(card_group)
         card_box.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(card)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll = column_scroll(card)
         scroll.setMinimumWidth(360)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         box = QHBoxLayout(self)
         box.addWidget(metrics_box, 3)
         box.addWidget(self.tabs, 5)
