@@ -210,16 +210,20 @@ class RunPage(QWizardPage):
         if record.finished:
             self.state, self.status = "completed", "completed"
             self.bundle_dir = str(Path(record.run_dir) / "bundle")
+            self.phase.setText("Finished.")
+            self.outcome.setText("The model is trained. Next shows the test results and installs it.")
         elif record.resumable:
             self.state = "cancelled"
+            self.phase.setText("Cancelled." if record.state == "cancelled" else "Interrupted.")
             self.outcome.setText(
                 f"Stopped after epoch {record.epochs_done} of {record.epochs}. Resume "
                 "continues exactly where it stopped."
             )
         else:
             self.state = "failed"
-            self.error = record.error or "the run did not finish and left no checkpoint"
+            self.error = record.error or "The run did not finish and left no checkpoint."
             self.problems.set_items([self.error])
+            self.phase.setText("Failed.")
         self.overall.setValue(int(1000 * record.epochs_done / max(1, record.epochs)))
         self._show_state()
 
