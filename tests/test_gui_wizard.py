@@ -348,6 +348,12 @@ def test_a_run_that_crashes_shows_the_error_and_keeps_the_log(qtbot, home, films
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
     (record,) = RunRecords().load()
     assert record.state == "failed" and record.resumable
+    later = TrainingWizard()  # another session: Model ▸ Training runs opens the failed run
+    qtbot.addWidget(later)
+    later.open_record(record)
+    later.show()
+    assert later.currentId() == RUN and later.run_page.problems.plain() == shown
+    assert later.run_page.resume_button.isVisible() and later.run_page.phase.text() == "Failed."
 
 
 def test_recalibrate_an_installed_model_and_install_the_new_version(qtbot, home, films, shared_data):

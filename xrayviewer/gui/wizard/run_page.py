@@ -212,6 +212,10 @@ class RunPage(QWizardPage):
             self.bundle_dir = str(Path(record.run_dir) / "bundle")
             self.phase.setText("Finished.")
             self.outcome.setText("The model is trained. Next shows the test results and installs it.")
+        elif record.resumable and record.state == "failed":
+            self.state, self.error = "failed", record.error
+            self.phase.setText("Failed.")
+            self.problems.set_items([record.error] if record.error else [])
         elif record.resumable:
             self.state = "cancelled"
             self.phase.setText("Cancelled." if record.state == "cancelled" else "Interrupted.")
