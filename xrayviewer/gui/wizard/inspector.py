@@ -8,6 +8,7 @@ generations are dropped, and their queued work is cancelled.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -65,7 +66,8 @@ class DataInspector(QObject):
         def relay(done: Future) -> None:
             if done.cancelled():
                 return
-            self._done.emit(generation, kind, arg, done)
+            with contextlib.suppress(RuntimeError):  # the wizard closed meanwhile: nobody is listening
+                self._done.emit(generation, kind, arg, done)
 
         future.add_done_callback(relay)
 
