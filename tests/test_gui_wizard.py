@@ -212,7 +212,7 @@ def test_cancel_keeps_a_checkpoint_and_a_new_session_resumes_it(qtbot, home, fil
     window = make_window(qtbot, home, load_predictor, bundles=[])
     wizard = window.menus.training.open_train()
     qtbot.addWidget(wizard)
-    to_run_page(qtbot, wizard, films, epochs=40, patience=0)
+    to_run_page(qtbot, wizard, films, epochs=12, patience=0)
     run = wizard.run_page
     run.process.event.connect(
         lambda e: run.cancel() if type(e).__name__ == "BatchEnded" and e.epoch == 2 else None
@@ -230,7 +230,7 @@ def test_cancel_keeps_a_checkpoint_and_a_new_session_resumes_it(qtbot, home, fil
     assert ended.args == ["cancelled"], run.log.toPlainText()[-2000:]
     qtbot.waitUntil(lambda: not run.process.running, timeout=WAIT_MS)
     state = load_checkpoint(Path(run.run_dir) / "checkpoints" / "last.pt")
-    assert state["epoch"] >= 1 and (state["epoch"], state["step"]) < (40, 0)
+    assert state["epoch"] >= 1 and (state["epoch"], state["step"]) < (12, 0)
     assert (
         run.resume_button.isVisible()
         and not run.cancel_button.isVisible()
