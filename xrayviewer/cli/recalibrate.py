@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     """Validate, recalibrate, print where the new bundle is."""
     from xrayviewer.engine.bundle import BundleError
     from xrayviewer.training.config import ConfigError
-    from xrayviewer.training.events import JsonLines, describe
+    from xrayviewer.training.events import JsonLines, RunFinished, describe
     from xrayviewer.training.recalibration import recalibrate
     from xrayviewer.training.sources import DatasetError
 
@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGBREAK, lambda *_: cancel.set())
 
     def text(event) -> None:
+        if isinstance(event, RunFinished):  # the summary below says it better
+            return
         line = describe(event)
         if line:
             print(line, file=sys.stderr)
