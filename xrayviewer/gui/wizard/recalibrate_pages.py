@@ -375,7 +375,8 @@ class RecalibrateResultPage(QWizardPage):
         box = QHBoxLayout(self)
         box.addWidget(scroll, 1)
         box.addLayout(right, 1)
-        self._tmp = Path(tempfile.mkdtemp(prefix="xrayviewer-recal-"))
+        self._tmp_dir = tempfile.TemporaryDirectory(prefix="xrayviewer-recal-")  # removed with the page
+        self._tmp = Path(self._tmp_dir.name)
 
     def initializePage(self) -> None:
         """Start the recalibration."""

@@ -301,7 +301,8 @@ class RecipePage(QWizardPage):
         self._timing_error = ""
         self._measure_soon = QTimer(self, singleShot=True, interval=900)
         self._measure_soon.timeout.connect(self.measure_now)
-        self._tmp = Path(tempfile.mkdtemp(prefix="xrayviewer-wizard-"))
+        self._tmp_dir = tempfile.TemporaryDirectory(prefix="xrayviewer-wizard-")  # removed with the page
+        self._tmp = Path(self._tmp_dir.name)
         for widget in (self.batch, self.device):
             (widget.valueChanged if isinstance(widget, QSpinBox) else widget.currentIndexChanged).connect(
                 self._timing_inputs_changed
