@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("xrayviewer.cli.predict", "score images with an installed model (table or --json lines)"),
     "models": ("xrayviewer.cli.models", "list installed model bundles"),
     "train": ("xrayviewer.cli.train", "train a model bundle headless (same as --train)"),
+    "recalibrate": ("xrayviewer.cli.recalibrate", "refit an installed bundle's calibration and thresholds on "
+                    "a site's labelled films (weights unchanged)"),
 }
 
 EPILOG = "commands:\n" + "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()) + (

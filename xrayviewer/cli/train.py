@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="check the data, print the summary, exit")
     parser.add_argument(
+        "--time-batches",
+        type=int,
+        metavar="N",
+        help="time N training steps of the configured network on synthetic input on the device, print the "
+        "seconds per batch (one JSON object with --events json), exit; reads no data",
+    )
+    parser.add_argument(
         "--events",
         choices=("text", "json"),
         default="text",
@@ -118,6 +125,8 @@ def _install_sigint(cancel: threading.Event) -> None:
         print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
 
     signal.signal(signal.SIGINT, handler)
+    if hasattr(signal, "SIGBREAK"):  # Windows: a parent sends CTRL_BREAK_EVENT (no SIGINT to a child there)
+        signal.signal(signal.SIGBREAK, handler)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             config = None
         else:
             config = _config(args)
+            if args.time_batches:
+                return _time_batches(config, args.time_batches, args.events)
             if args.dry_run:
                 summary = inspect_dataset(config)
                 print(
@@ -166,6 +177,21 @@ def run(args: argparse.Namespace) -> int:
     if args.events == "text":
         print(f"run folder: {result.run_dir}\nmodel bundle: {result.bundle_dir}")
         print(f"report: {result.run_dir / 'report.html'}")
+    return 0
+
+
+def _time_batches(config, batches: int, events: str) -> int:
+    import json
+
+    from xrayviewer.training.timing import time_batches
+
+    timing = time_batches(config, max(1, batches))
+    if events == "json":
+        print(json.dumps({"event": "timing", **timing.to_dict()}), flush=True)
+    else:
+        print(f"{timing.hardware}: {timing.train_batch_s:.3f} s per training batch of {timing.batch_size} at "
+              f"{timing.image_size} px ({timing.arch}), {timing.eval_image_s * 1000:.1f} ms per evaluated "
+              "image")
     return 0
 
 

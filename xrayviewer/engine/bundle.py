@@ -288,7 +288,9 @@ def save_bundle(directory: str | Path, model: nn.Module, card: ModelCard) -> Bun
     weights = directory / card.weights_file
     dtype = card.weights_dtype
     state = {k: stored(v.detach(), dtype).to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"name": card.name, "version": card.version})
+    # one metadata key: safetensors writes its metadata map in hash order, so two keys came out in either
+    # order from run to run and the same weights got two sha256s (same seed, same model, other digest)
+    save_file(state, str(weights), metadata={"model": f"{card.name} {card.version}"})
     return write_card(directory, replace(card, weights_sha256=sha256_of(weights)))
 
 
@@ -312,9 +314,11 @@ def read_bundle(directory: str | Path, source: str = "custom") -> Bundle:
     return Bundle(card=card, path=directory, source=source)
 
 
-def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], list[BundleError]]:
+def scan_bundles(extra_dirs: Iterable[str | Path] = (), include_xrv: bool = True,
+                 ) -> tuple[list[Bundle], list[BundleError]]:
     """Bundles on the search path (later folders override same-named earlier ones; torchxrayvision's cached
-    weights come last) and the broken ones."""
+    weights come last unless ``include_xrv`` is false: looking for them imports torchxrayvision) and the
+    broken ones."""
     found: dict[str, Bundle] = {}
     problems: list[BundleError] = []
     for index, folder in enumerate(models_search_path(extra_dirs)):
@@ -330,7 +334,7 @@ def scan_bundles(extra_dirs: Iterable[str | Path] = ()) -> tuple[list[Bundle], l
                 problems.append(exc)
                 continue
             found[bundle.name] = bundle
-    xrv = xrv_cached_bundle()
+    xrv = xrv_cached_bundle() if include_xrv else None
     if xrv is not None and xrv.name not in found:
         found[xrv.name] = xrv
     return list(found.values()), problems

@@ -118,6 +118,9 @@ class WindowMenus:
             action.setChecked(device == window.settings.device)
             action.triggered.connect(lambda _=False, d=device: window.choose_device(d))
             group.addAction(action)
+        from xrayviewer.gui.wizard.menu import TrainingMenu  # Train a model…, Recalibrate…, Training runs
+
+        self.training = TrainingMenu(window, self.model_menu, self._action)
 
     def _build_toolbar(self) -> None:
         toolbar = self._window.addToolBar("Tools")

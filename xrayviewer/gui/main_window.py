@@ -508,6 +508,11 @@ class MainWindow(QMainWindow):
         """Model ▸ Device: run the models there from now on, and again on the image shown."""
         self.settings.device = device
         self.background.configure(device)
+        self.refresh_models()
+
+    def refresh_models(self) -> None:
+        """Run the models again on the image shown (the device or the installed models changed: a bundle
+        installed by the training wizard runs at once, no restart)."""
         if self.session.loaded is not None and self.session.request == self.session.shown_request:
             self.session.drop_heat_map()
             self._clear_heat_map()

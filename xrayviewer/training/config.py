@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -37,6 +38,8 @@ class DataConfig:
     unknown_column: str = ""  # multilabel CSV: classes whose label this row does not know (label_separator-
     # separated, label_map applies); they count neither as positive nor as negative (partial labels)
     patient_column: str = ""  # patient-level splits and leakage check
+    patient_pattern: str = ""  # class folders: regex on the file name whose first group (or match) is the
+    # patient id, e.g. "^(person\\d+|IM-\\d+)" for Kermany names; unset: each file is its own patient
     split_column: str = ""  # honour given train/val/test splits
     stratify_column: str = ""  # carve splits stratified by this column, not the labels (a parent task's
     # label column: a fine-tuned model then validates on the same patients as its backbone)
@@ -186,6 +189,11 @@ class TrainConfig:
         if not 0 <= self.augment.degrade <= 1 or not 8 <= low <= high:
             raise ConfigError("augment.degrade must be in [0, 1], augment.degrade_size [low, high] with 8 <= "
                               f"low <= high (got {self.augment.degrade}, {[low, high]})")
+        if self.data.patient_pattern:
+            try:
+                re.compile(self.data.patient_pattern)
+            except re.error as exc:
+                raise ConfigError(f"data.patient_pattern is not a valid regular expression ({exc})") from None
         if self.data.unknown_column and (self.task != "multilabel" or not self.data.csv):
             raise ConfigError("data.unknown_column needs a multilabel task read from a CSV")
         if self.split.folds == 1 or self.split.folds < 0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -190,3 +190,27 @@ class ProgressBars:
             if line is not None:
                 self._close()
                 self._tqdm.write(line, file=sys.stderr)
+
+
+EVENT_KINDS: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (Message, CacheProgress, RunStarted, BatchEnded, EpochEnded, RunFinished)
+}
+
+
+def parse_event(line: str) -> Event | None:
+    """The event one ``--events json`` line describes (the inverse of :meth:`Event.to_json`); None for a
+    line that is not one (blank, or not JSON, or an unknown kind). Unknown fields are ignored."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    cls = EVENT_KINDS.get(str(data.get("event")))
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError:  # a required field missing
+        return None

@@ -131,10 +131,20 @@ def read_folders(config: DataConfig, classes: list[str], multilabel: bool) -> La
                 if isinstance(labels, str):
                     dropped[labels] += 1
                     continue
-                samples.append(Sample(path, labels, patient=str(path.relative_to(root)), split=split))
+                samples.append(Sample(path, labels, patient=_folder_patient(path, root, config), split=split))
     if not samples and not dropped:
         raise DatasetError(f"no images found under {root} (expected {root}/[train/]<class>/<image>)")
     return LabelledRows(samples, dict(dropped))
+
+
+def _folder_patient(path: Path, root: Path, config: DataConfig) -> str:
+    """The patient of a file in a class folder: ``data.patient_pattern``'s first group (or whole match) on
+    the file name, else the file itself (its path under the root)."""
+    if config.patient_pattern:
+        match = re.search(config.patient_pattern, path.name)
+        if match:
+            return match.group(1) if match.groups() and match.group(1) else match.group(0)
+    return str(path.relative_to(root))
 
 
 def read_csv(config: DataConfig, classes: list[str], multilabel: bool) -> LabelledRows:
