@@ -2,8 +2,8 @@
 
 Prints medians (ms) of: forward, forward + CAM for every class, for
   - the reference: torchxrayvision DenseNet121 forward, and pytorch-grad-cam GradCAM for one class,
-  - ours: eager fp32, channels_last fp32 (torch default), channels_last + bf16 autocast, ONNX Runtime fp32
-    (the default when onnxruntime is installed),
+  - ours: eager fp32, channels_last fp32 (the torch path), channels_last + bf16 autocast, and the bundle's
+    own ONNX graph in ONNX Runtime fp32 with numpy CAMs (the default, and the only path without torch),
 then how far each fast path's scores drift from fp32 eager on real films (must stay within 1e-3 to be used),
 and file in → scores + CAMs (+ the top class's CAM on the source grid) through ``Predictor``.
 
@@ -32,7 +32,7 @@ from xrayviewer.engine.bundle import ModelCard, save_bundle
 from xrayviewer.engine.cam import cam_to_image, linear_cams
 from xrayviewer.engine.devices import configure_cpu_threads
 from xrayviewer.engine.models import build_model
-from xrayviewer.engine.onnx_backend import OnnxForward, onnx_runtime_installed
+from xrayviewer.engine.onnx_backend import BundleGraph
 from xrayviewer.engine.predictor import Predictor
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
@@ -102,13 +102,20 @@ def main() -> int:
         target = [ClassifierOutputTarget(0)]
         ref_cam = median_ms(lambda: gradcam(input_tensor=x, targets=target), max(3, r // 4))
 
+    weight = model.classifier.weight.detach().numpy()
+
     def ours(m, batch, autocast: bool, cams: bool):
+        if isinstance(m, BundleGraph):  # numpy in, numpy out: no torch on this path
+            logits, maps = m(batch.numpy())
+            if cams:
+                m.cams(maps)
+            return torch.sigmoid(torch.from_numpy(logits))
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
         with torch.inference_mode(), ctx:
-            logits, maps = m(batch) if isinstance(m, OnnxForward) else m.forward_with_maps(batch)
+            logits, maps = m.forward_with_maps(batch)
             scores = torch.sigmoid(logits.float())
             if cams:
-                linear_cams(maps.float(), model.classifier.weight)
+                linear_cams(maps.float().numpy(), weight)
         return scores
 
     cl_model = calibrated_model(inputs).to(memory_format=torch.channels_last)
@@ -119,11 +126,11 @@ def main() -> int:
         ("ours channels_last bf16 autocast", cl_model, cl_x, True),
     ]
     tmp = tempfile.TemporaryDirectory()
-    if onnx_runtime_installed():
-        onnx = OnnxForward(model, 224, "benchmark", threads, cache_dir=Path(tmp.name))
-        variants.append(("ours ONNX Runtime fp32", onnx, x, False))
-    else:
-        print("onnxruntime not installed: no ONNX Runtime row (pip install -e '.[fast]')")
+    card = ModelCard(name="bench", version="0", task="multilabel", classes=CLASSES,
+                     architecture="xrv-densenet121", thresholds={c: 0.5 for c in CLASSES},
+                     threshold_method="none (benchmark)")
+    bundle = save_bundle(Path(tmp.name) / "bench", model, card)  # writes the bundle's ONNX graph too
+    variants.append(("ours ONNX Runtime fp32 (bundle graph)", BundleGraph.open(bundle, threads), x, False))
     rows = []
     for label, m, batch, autocast in variants:
         fwd = median_ms(lambda m=m, b=batch, a=autocast: ours(m, b, a, False), r)
@@ -148,10 +155,7 @@ def main() -> int:
 
     # file in -> scores + CAMs out, through the product's Predictor
     with tmp:
-        card = ModelCard(name="bench", version="0", task="multilabel", classes=CLASSES,
-                         architecture="xrv-densenet121", thresholds={c: 0.5 for c in CLASSES},
-                         threshold_method="none (benchmark)")
-        predictor = Predictor(save_bundle(Path(tmp.name) / "bench", model, card), device="cpu")
+        predictor = Predictor(bundle, device="cpu")
         predictor.load()
         print(f"Predictor backend: {predictor.backend} {predictor.backend_note}")
         for path in (paths[0], paths[-1]):

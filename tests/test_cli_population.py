@@ -14,7 +14,6 @@ from engine_helpers import make_bundle
 from imaging_dicoms import dataset, ramp, write
 
 from xrayviewer.cli.main import main
-from xrayviewer.engine import onnx_backend
 from xrayviewer.engine.applicability import NO_GATE
 from xrayviewer.engine.bundle import write_card
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
@@ -28,7 +27,6 @@ def _noise(n: int) -> list[np.ndarray]:
 
 @pytest.fixture
 def pediatric_ap(tmp_path, monkeypatch):
-    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
     return make_bundle(tmp_path / "peds", _noise(4), arch="tiny-densenet", recipe=PreprocessRecipe(size=64),
                        classes=("pneumonia",), task="binary",
                        card_fields={"views": ["AP"], "age_group": "child"})
@@ -57,7 +55,6 @@ def test_population_warnings_join_each_files_warnings(pediatric_ap, tmp_path, ca
 
 
 def test_negative_class_is_never_flagged_positive_in_the_table(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
     film = write(dataset(ramp(96, 80), bits_stored=12), tmp_path / "film.dcm")
     recipe = PreprocessRecipe(size=64)
     inputs = [preprocess(open_image(film), recipe)[0], *_noise(3)]  # BN statistics that include the film
@@ -74,7 +71,6 @@ def test_negative_class_is_never_flagged_positive_in_the_table(tmp_path, monkeyp
 
 def test_without_model_each_film_gets_the_strongest_model_whose_population_fits(tmp_path, monkeypatch,
                                                                                    capsys):
-    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
     models = tmp_path / "models"
     for name, age, auroc in (("peds", "child", 0.98), ("adults", "adult", 0.85)):
         bundle = make_bundle(models / name, _noise(4), arch="tiny-densenet", recipe=PreprocessRecipe(size=64),

@@ -11,7 +11,7 @@ from imaging_dicoms import film_dicom
 
 from xrayviewer.cli.main import main
 from xrayviewer.engine import bundle as bundle_mod
-from xrayviewer.engine import onnx_backend, paths
+from xrayviewer.engine import paths
 from xrayviewer.engine.applicability import NO_GATE
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
@@ -27,7 +27,6 @@ def nothing_installed(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "user_models_dir", lambda: tmp_path / "user")
     monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
     monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv"))
-    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
 
 
 @pytest.fixture(scope="module")

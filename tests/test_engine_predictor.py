@@ -1,5 +1,10 @@
 """Predictor: scores, thresholds, calibration, batches, bad files, and PNG ≡ DICOM of any encoding."""
 
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -11,18 +16,10 @@ from imaging_dicoms import dataset, write
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from xrayviewer.engine import onnx_backend
-from xrayviewer.engine import predictor as predictor_mod
+from xrayviewer.engine.bundle import read_bundle, write_card
 from xrayviewer.engine.predictor import Predictor
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
 from xrayviewer.imaging import open_image
-
-
-@pytest.fixture(autouse=True)
-def onnx_cache(tmp_path_factory, monkeypatch):
-    """Exported ONNX models go to a folder of this test session, not the user's cache."""
-    folder = tmp_path_factory.getbasetemp() / "onnx-cache"
-    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +47,7 @@ def test_prediction_fields(bundle, films):
     assert prediction.top == max(prediction.scores, key=prediction.scores.get)
     assert {k: v.shape for k, v in prediction.cams.items()} == {c: (7, 7) for c in card.classes}
     assert prediction.geometry.source_shape == (224, 224) and prediction.device == "cpu"
-    assert prediction.backend == ("onnxruntime" if onnx_backend.onnx_runtime_installed() else "torch")
+    assert prediction.backend == "onnxruntime"  # the bundle's own graph (onnxruntime is a dependency)
     assert set(prediction.timings) == {"preprocess", "forward", "cam", "total"}
     assert predictor.predict(open_image(films[0]), with_cams=False).cams == {}
 
@@ -86,8 +83,11 @@ def test_multiclass_scores_are_a_softmax(films, tmp_path):
     assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
 
 
-@pytest.mark.skipif(not onnx_backend.onnx_runtime_installed(), reason="onnxruntime not installed (optional)")
-def test_onnx_runtime_matches_torch_scores_and_cams(bundle, films, onnx_cache):
+def test_the_bundles_onnx_graph_matches_torch_scores_cams_and_features(bundle, films):
+    card = bundle.card
+    assert card.onnx_file == "model.onnx" and len(card.onnx_probe) == len(card.classes)
+    graph = bundle.path / card.onnx_file
+    assert graph.stat().st_size < 0.05 * bundle.weights_path.stat().st_size  # the weights are not copied
     fast = Predictor(bundle, device="cpu")
     exact = Predictor(bundle, device="cpu", backend="torch")
     images = [open_image(p) for p in films]
@@ -96,15 +96,55 @@ def test_onnx_runtime_matches_torch_scores_and_cams(bundle, films, onnx_cache):
         for c in a.classes:
             assert a.scores[c] == pytest.approx(b.scores[c], abs=1e-4)
             np.testing.assert_allclose(a.cams[c], b.cams[c], rtol=1e-3, atol=1e-3 * b.cams[c].max())
-    assert len(list(onnx_cache.glob("*.onnx"))) == 1  # exported once, then read from the cache
+        np.testing.assert_allclose(a.features, b.features, rtol=1e-3, atol=1e-4)
 
 
-def test_without_onnx_runtime_torch_runs_and_says_why(bundle, films, monkeypatch):
-    monkeypatch.setattr(predictor_mod, "onnx_runtime_installed", lambda: False)
+def _copy(bundle, folder):
+    shutil.copytree(bundle.path, folder)
+    return read_bundle(folder)
+
+
+def test_torch_runs_and_says_why_when_the_graph_cannot(bundle, films, tmp_path, monkeypatch):
+    image = open_image(films[0])
+    tampered = _copy(bundle, tmp_path / "tampered")
+    (tampered.path / "model.onnx").write_bytes((tampered.path / "model.onnx").read_bytes() + b"\0")
+    wrong_probe = _copy(bundle, tmp_path / "probe")
+    shifted = [v + 1 for v in bundle.card.onnx_probe]
+    write_card(wrong_probe.path, replace(wrong_probe.card, onnx_probe=shifted))
+    none = _copy(bundle, tmp_path / "none")
+    write_card(none.path, replace(none.card, onnx_file="", onnx_sha256="", onnx_probe=[]))
+    for folder, note in ((tampered.path, "does not match its card's sha256"),
+                         (wrong_probe.path, "does not give the logits its card recorded"),
+                         (none.path, "the bundle carries no ONNX graph")):
+        predictor = Predictor(read_bundle(folder), device="cpu")
+        assert predictor.predict(image).backend == predictor.backend == "torch"
+        assert note in predictor.backend_note
+    monkeypatch.setattr(onnx_backend, "onnx_runtime_installed", lambda: False)
     predictor = Predictor(bundle, device="cpu")
-    prediction = predictor.predict(open_image(films[0]))
-    assert prediction.backend == predictor.backend == "torch"
-    assert predictor.backend_note == "onnxruntime not installed"
+    assert predictor.predict(image).backend == "torch"
+    assert predictor.backend_note == "onnxruntime is not installed"
+
+
+def test_inference_and_the_gate_run_without_torch(films):
+    """The lean installer ships no torch: the shipped models and the gate must run on ONNX Runtime alone."""
+    code = textwrap.dedent(f"""
+        import sys
+        for name in ("torch", "torchvision", "torchxrayvision"):
+            sys.modules[name] = None  # any import of them raises ImportError
+        from xrayviewer.engine.applicability import check_applicability
+        from xrayviewer.engine.gate import Gate, find_gate
+        from xrayviewer.engine.predictor import Predictor
+        from xrayviewer.imaging import open_image
+        film = open_image({str(films[0])!r})
+        predictor = Predictor("pneumonia")
+        prediction = predictor.predict(film)
+        verdict = check_applicability(film, Gate(find_gate()))
+        print(predictor.backend, prediction.cams["pneumonia"].shape, verdict.gate.ok, verdict.population)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["onnxruntime", "(4,", "4)", "True", "child"]
 
 
 def test_predict_many_reports_bad_files_and_goes_on(bundle, films, tmp_path):

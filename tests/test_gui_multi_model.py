@@ -20,7 +20,6 @@ from gui_helpers import (
 from imaging_dicoms import film_dicom
 from PySide6.QtCore import QSettings, Qt
 
-from xrayviewer.engine import onnx_backend
 from xrayviewer.engine.bundle import read_bundle
 from xrayviewer.engine.cam import explained_finding
 from xrayviewer.gui.settings import ViewerSettings
@@ -125,7 +124,6 @@ def test_turning_a_model_off_and_on_in_the_model_menu(qtbot, tmp_path, two_bundl
 def test_a_model_with_damaged_weights_shows_its_error_and_the_other_still_shows(
     qtbot, tmp_path, two_bundles, chest, monkeypatch
 ):
-    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
     damaged = tmp_path / "damaged" / "tiny-test"
     shutil.copytree(two_bundles[0].path, damaged)
     weights = damaged / "weights.safetensors"

@@ -24,7 +24,7 @@ from hostile_corpus import SECRETS, Case, base, build_corpus, dicom, ramp
 
 from xrayviewer.cli.main import main
 from xrayviewer.engine import bundle as bundle_mod
-from xrayviewer.engine import onnx_backend, paths
+from xrayviewer.engine import paths
 from xrayviewer.engine import predictor as predictor_mod
 from xrayviewer.engine.bundle import BundleError, load_bundle, load_model, save_bundle, sha256_of
 from xrayviewer.engine.predictor import Predictor
@@ -151,7 +151,6 @@ def nothing_installed(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "user_models_dir", lambda: tmp_path / "user")
     monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
     monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv"))
-    monkeypatch.setattr(onnx_backend, "_cache_dir", lambda: tmp_path / "onnx-cache")
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,9 @@ class ModelCard:
     weights_dtype: str = "float32"  # storage of floating-point weights: float32 | float16 (loaded as float32)
     role: str = "findings"  # findings | gate (engine.gate: which films the findings models may read)
     gate: dict[str, Any] = field(default_factory=dict)  # role gate: engine.gate.GateSpec fields
+    onnx_file: str = ""  # the ONNX graph over the same weights (engine.onnx_backend); "" = none: torch only
+    onnx_sha256: str = ""
+    onnx_probe: list[float] = field(default_factory=list)  # its logits on onnx_backend.probe_input
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -157,10 +160,11 @@ _REQUIRED = {"name", "version", "task", "classes", "architecture", "thresholds",
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("name", "version", "task", "architecture", "threshold_method", "output_activation",
                      "description", "limitations", "engine_version", "created", "weights_file",
-                     "weights_sha256", "weights_dtype", "role"), (str,)),
+                     "weights_sha256", "weights_dtype", "role", "onnx_file", "onnx_sha256"), (str,)),
     **dict.fromkeys(("thresholds", "architecture_args", "metrics", "training_data", "training_config",
                      "gate"), (dict,)),
     "classes": (list,),
+    "onnx_probe": (list,),
     "temperature": (int, float, type(None)),
 }
 _TYPE_NAMES = {str: "a string", list: "a list", tuple: "a list", dict: "an object", int: "a number",
@@ -291,7 +295,35 @@ def save_bundle(directory: str | Path, model: nn.Module, card: ModelCard) -> Bun
     # one metadata key: safetensors writes its metadata map in hash order, so two keys came out in either
     # order from run to run and the same weights got two sha256s (same seed, same model, other digest)
     save_file(state, str(weights), metadata={"model": f"{card.name} {card.version}"})
-    return write_card(directory, replace(card, weights_sha256=sha256_of(weights)))
+    card = replace(card, weights_sha256=sha256_of(weights), **_graph_fields(model, state, directory, card))
+    return write_card(directory, card)
+
+
+def _graph_fields(model: nn.Module, state: dict, directory: Path, card: ModelCard) -> dict[str, Any]:
+    """Write the bundle's ONNX graph over the stored weights (``engine.onnx_backend``); its card fields.
+    None when onnx is not installed: the bundle then runs on torch only."""
+    import copy
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        return {"onnx_file": "", "onnx_sha256": "", "onnx_probe": []}
+    from xrayviewer.engine.onnx_backend import write_graph
+
+    reference = copy.deepcopy(model).cpu()  # exactly what a loader of the stored weights gets
+    reference.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    name, probe = write_graph(reference, directory, card.weights_file, card.input_size)
+    return {"onnx_file": name, "onnx_sha256": sha256_of(directory / name), "onnx_probe": probe}
+
+
+def add_graph(bundle: Bundle) -> Bundle:
+    """Give a bundle written before bundles carried ONNX graphs its graph (the weights stay as they are;
+    needs torch and onnx)."""
+    from xrayviewer.engine.onnx_backend import write_graph
+
+    card = bundle.card
+    name, probe = write_graph(load_model(bundle), bundle.path, card.weights_file, card.input_size)
+    graph = {"onnx_file": name, "onnx_sha256": sha256_of(bundle.path / name), "onnx_probe": probe}
+    return write_card(bundle.path, replace(card, **graph))
 
 
 def write_card(directory: str | Path, card: ModelCard) -> Bundle:
@@ -377,12 +409,7 @@ def load_model(bundle: Bundle) -> ChestNet:
     from xrayviewer.engine.models import build_model
 
     card = bundle.card
-    weights = bundle.weights_path
-    if bundle.path.is_dir() and not _inside(weights, bundle.path):
-        raise BundleError(f"{bundle.name}: weight file {card.weights_file} lies outside the bundle folder "
-                          "(a link out of it?): refusing to load it")
-    if not weights.is_file():
-        raise BundleError(f"{bundle.name}: weight file {weights} is missing")
+    weights = bundle.weights_path if bundle.source == "torchxrayvision" else verified_weights(bundle)
     try:
         model = build_model(card.architecture, len(card.classes), **card.architecture_args)
     except (ValueError, TypeError) as exc:
@@ -422,11 +449,15 @@ def _probe(bundle: Bundle, model: nn.Module) -> None:
                           "load it")
 
 
-def _read_safetensors(bundle: Bundle) -> dict:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+def verified_weights(bundle: Bundle) -> Path:
+    """The bundle's weight file, once it is inside the bundle folder and matches the sha256 of its card;
+    every reader of the weights (torch, the ONNX graph's external data) goes through here."""
     weights = bundle.weights_path
+    if bundle.path.is_dir() and not _inside(weights, bundle.path):
+        raise BundleError(f"{bundle.name}: weight file {bundle.card.weights_file} lies outside the bundle "
+                          "folder (a link out of it?): refusing to load it")
+    if not weights.is_file():
+        raise BundleError(f"{bundle.name}: weight file {weights} is missing")
     actual = sha256_of(weights)
     if actual != bundle.card.weights_sha256:
         raise BundleError(
@@ -434,6 +465,14 @@ def _read_safetensors(bundle: Bundle) -> dict:
             f"(expected {bundle.card.weights_sha256[:12] or 'none'}…, found {actual[:12]}…): "
             "the file was changed or damaged; refusing to load it"
         )
+    return weights
+
+
+def _read_safetensors(bundle: Bundle) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = bundle.weights_path
     try:
         return load_file(str(weights))
     except (SafetensorError, OSError) as exc:

@@ -1,11 +1,12 @@
-"""Class activation maps: closed-form for linear heads, autograd Grad-CAM otherwise, and their display.
+"""Class activation maps in closed form from the forward pass's feature maps, and their display (numpy).
 
 For ``maps = relu(features(x))`` → global average pool → linear layer ``W``, the gradient of logit ``c``
 with respect to ``maps`` is ``W[c] / (h·w)`` everywhere, so Grad-CAM at that layer is
-``relu(Σ_k W[c, k] · maps_k) / (h·w)``: a weighted sum of the maps we already have from the forward pass,
-no backward needed (:func:`linear_cams`). Other heads get true Grad-CAM (:func:`gradcam_from_maps`); it only
-back-propagates through the pooling and the head, because the gradient at ``maps`` does not depend on the
-backbone. Maps are returned at feature resolution; :func:`cam_to_image` puts one on the source pixel grid.
+``relu(Σ_k W[c, k] · maps_k) / (h·w)``: a weighted sum of the maps we already have, no backward needed
+(:func:`linear_cams`). The mlp head (BatchNorm → Dense → ReLU → Dropout → Dense) is piecewise linear in the
+pooled features, so its gradient is closed-form too (:func:`mlp_gradcams`): true Grad-CAM without autograd,
+and without torch (the ONNX Runtime path). Maps are returned at feature resolution; :func:`cam_to_image`
+puts one on the source pixel grid.
 
 Which finding a heat map explains (:func:`explained_finding`), how strongly it is drawn
 (:func:`heat_strength`, :func:`drawn_faint`) and the picture itself (:func:`compose_overlay`) are decided
@@ -15,14 +16,13 @@ here once, for the viewer, ``xrayviewer predict --cam-dir`` and the training rep
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 from matplotlib import colormaps
-from torch import nn
 
 from xrayviewer.engine.preprocess import Geometry
 
@@ -32,22 +32,53 @@ if TYPE_CHECKING:  # engine.predictor imports this module
 COLORMAP = "jet"  # matplotlib colormap of every heat map (viewer, predict --cam-dir, training report)
 
 
-def linear_cams(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def linear_cams(maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Grad-CAM of every class of a linear head: (N, C, h, w) maps, (K, C) weight → (N, K, h, w), ≥ 0."""
-    return torch.relu(torch.einsum("nchw,kc->nkhw", maps, weight.to(maps.dtype)))
+    return np.maximum(np.einsum("nchw,kc->nkhw", maps, weight.astype(maps.dtype, copy=False)), 0)
 
 
-def gradcam_from_maps(classifier: nn.Module, maps: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
-    """Grad-CAM of the given class indices for any head on pooled maps: → (N, len(classes), h, w), ≥ 0."""
-    with torch.inference_mode(False), torch.enable_grad():
-        leaf = maps.detach().clone().float().requires_grad_(True)
-        logits = classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(leaf, 1), 1))
-        out = []
-        for k in classes:
-            (grad,) = torch.autograd.grad(logits[:, k].sum(), leaf, retain_graph=True)
-            alpha = grad.mean(dim=(2, 3), keepdim=True)
-            out.append(torch.relu((alpha * leaf).sum(dim=1)))
-        return torch.stack(out, dim=1).detach()
+BN_EPS = 1e-5  # torch.nn.BatchNorm1d's default, which the mlp head uses
+
+
+@dataclass(frozen=True)
+class HeadParams:
+    """A head's tensors as numpy arrays: ``linear`` = (weight, bias); ``mlp`` = BatchNorm folded into
+    (scale, shift), then the two dense layers."""
+
+    head: str
+    weight: np.ndarray  # linear: (K, C); mlp: the output layer (K, H)
+    scale: np.ndarray | None = None  # mlp: BatchNorm's gamma / sqrt(var + eps), (C,)
+    shift: np.ndarray | None = None  # mlp: beta - mean * scale, (C,)
+    hidden_weight: np.ndarray | None = None  # mlp: (H, C)
+    hidden_bias: np.ndarray | None = None  # mlp: (H,)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, np.ndarray], head: str) -> HeadParams:
+        """From a state dict's ``classifier.*`` tensors (``engine.models``' layer numbering)."""
+        if head == "linear":
+            return cls("linear", state["classifier.weight"])
+        scale = state["classifier.0.weight"] / np.sqrt(state["classifier.0.running_var"] + BN_EPS)
+        shift = state["classifier.0.bias"] - state["classifier.0.running_mean"] * scale
+        return cls("mlp", state["classifier.4.weight"], scale, shift, state["classifier.1.weight"],
+                   state["classifier.1.bias"])
+
+
+def mlp_gradcams(maps: np.ndarray, head: HeadParams) -> np.ndarray:
+    """Grad-CAM of every class of the mlp head, from the closed-form gradient of each logit with respect to
+    the pooled features (the ReLU's active units pick the rows): → (N, K, h, w), ≥ 0."""
+    assert head.scale is not None and head.shift is not None
+    assert head.hidden_weight is not None and head.hidden_bias is not None
+    h, w = maps.shape[-2:]
+    pooled = maps.mean(axis=(2, 3))
+    active = ((pooled * head.scale + head.shift) @ head.hidden_weight.T + head.hidden_bias) > 0
+    gradient = np.einsum("kh,nh,hc->nkc", head.weight, active.astype(maps.dtype), head.hidden_weight)
+    alpha = gradient * head.scale / (h * w)  # d logit / d maps, the same at every position
+    return np.maximum(np.einsum("nkc,nchw->nkhw", alpha.astype(maps.dtype), maps), 0)
+
+
+def head_cams(maps: np.ndarray, head: HeadParams) -> np.ndarray:
+    """CAMs (N, K, h, w) of every class of either head."""
+    return linear_cams(maps, head.weight) if head.head == "linear" else mlp_gradcams(maps, head)
 
 
 def cam_to_image(cam: np.ndarray, geometry: Geometry) -> np.ndarray:

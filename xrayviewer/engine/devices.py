@@ -1,4 +1,4 @@
-"""Which torch device runs the model, and how many CPU threads it may use."""
+"""Which device runs the model, and how many CPU threads it may use (torch only where a GPU may be used)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,21 @@ def pick_device(preference: str = "auto") -> torch.device:
     if (preference == "cuda" and not cuda) or (preference == "mps" and not mps):
         raise ValueError(f"device {preference!r} was asked for but is not available on this computer")
     return torch.device(preference)
+
+
+def device_name(preference: str = "auto") -> str:
+    """The device :func:`pick_device` would give, as a string ("cpu", "cuda", "mps"), without importing torch
+    where none is installed (the lean build): then only the CPU is there."""
+    if preference not in DEVICE_CHOICES:
+        raise ValueError(f"device {preference!r} is not one of {', '.join(DEVICE_CHOICES)}")
+    if preference == "cpu":
+        return "cpu"
+    try:
+        return str(pick_device(preference))
+    except ImportError:  # no torch: no GPU to use either
+        if preference == "auto":
+            return "cpu"
+        raise ValueError(f"device {preference!r} needs torch, which is not installed") from None
 
 
 def usable_cpus() -> int:

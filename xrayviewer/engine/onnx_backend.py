@@ -1,108 +1,195 @@
-"""Optional ONNX Runtime forward pass for the CPU (install the ``fast`` extra: onnxruntime + onnx).
+"""A bundle's ONNX graph: written with the weights, run by ONNX Runtime without torch.
 
-The network is exported once per weights file with both outputs the CAM needs (logits and the rectified last
-feature maps), cached in the per-user cache folder, and checked against torch before use: a session whose
-scores differ from the torch model's by more than 1e-4 is refused, and the predictor keeps using torch.
+``model.onnx`` holds the network with two outputs, the logits and the rectified last feature maps (so the CAM
+needs no second pass), and no weights of its own: every weight is ONNX external data at its byte offset in
+``weights.safetensors`` (float16 tensors are cast to float32 inside the graph), so a bundle carries its
+weights once and the sha256 the card states for them covers the graph's weights too. The card records the
+graph's own sha256 and the logits it gave on a fixed probe input when it was written; a graph whose file or
+probe output differs is refused, and the predictor falls back to torch where torch is installed.
+
+Writing needs torch and onnx (training); running needs onnxruntime and numpy only (the viewer, ``predict``,
+the applicability gate, the lean installer).
 """
 
 from __future__ import annotations
 
-import copy
 import importlib.util
-import os
+import json
+import struct
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import platformdirs
-import torch
-from torch import nn
 
-from xrayviewer.engine.models import ChestNet
+from xrayviewer.engine.cam import HeadParams, head_cams
 
+if TYPE_CHECKING:
+    from torch import nn
+
+    from xrayviewer.engine.bundle import Bundle
+
+ONNX_FILE = "model.onnx"
 OPSET = 17
-MAX_SCORE_DRIFT = 1e-4
+MAX_PROBE_DRIFT = 1e-3  # logits on the probe: ONNX Runtime's fp32 kernels agree with torch within ~1e-5
+_PREFIX = "model."  # the exporter names the wrapped network's tensors model.<state_dict key>
 
 
 class OnnxUnavailableError(RuntimeError):
-    """ONNX Runtime cannot be used here (not installed, export failed, or outputs disagree with torch)."""
+    """The bundle's graph cannot be run here (no onnxruntime, no graph, or it does not match its card)."""
 
 
 def onnx_runtime_installed() -> bool:
-    """Whether onnxruntime (to run) and onnx (to export) are importable."""
-    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+    """Whether onnxruntime is importable."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
-class _LogitsAndMaps(nn.Module):
-    def __init__(self, model: ChestNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.forward_with_maps(x)
+def probe_input(size: int) -> np.ndarray:
+    """A fixed (1, 1, S, S) input in the model's value range whose logits the card records."""
+    ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
+    return (1024.0 * np.sin(3.0 * np.add.outer(ramp, ramp**2)))[None, None].astype(np.float32)
 
 
-class OnnxForward:
-    """``(logits, maps) = forward(batch)`` through an ONNX Runtime session on the CPU."""
+# ---------------------------------------------------------------- writing (torch, onnx)
 
-    def __init__(self, model: ChestNet, size: int, cache_key: str, threads: int,
-                 cache_dir: Path | None = None) -> None:
+
+def write_graph(model: nn.Module, directory: Path, weights_file: str, size: int) -> tuple[str, list[float]]:
+    """Export ``model`` (a ChestNet) to ``directory/model.onnx`` with its weights linked into
+    ``weights_file`` (already written); returns the graph's file name and the probe's logits."""
+    import onnx
+    import torch
+
+    class LogitsAndMaps(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.model.forward_with_maps(x)
+
+    wrapper = LogitsAndMaps().to("cpu", memory_format=torch.contiguous_format).eval()
+    buffer = _export(wrapper, size)
+    graph = onnx.load_from_string(buffer)
+    _link_weights(graph, directory / weights_file)
+    path = directory / ONNX_FILE
+    onnx.save(graph, str(path))
+    with torch.inference_mode():
+        probe = wrapper(torch.from_numpy(probe_input(size)))[0][0]
+    return ONNX_FILE, [float(v) for v in probe]
+
+
+def _export(wrapper: nn.Module, size: int) -> bytes:
+    import io
+
+    import torch
+
+    out = io.BytesIO()
+    dynamic = {"x": {0: "n"}, "logits": {0: "n"}, "maps": {0: "n"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # no constant folding: folded batch norms would be new tensors, not the ones in the safetensors file
+        torch.onnx.export(wrapper, (torch.zeros(1, 1, size, size),), out, input_names=["x"],
+                          output_names=["logits", "maps"], dynamic_axes=dynamic, opset_version=OPSET,
+                          dynamo=False, do_constant_folding=False)
+    return out.getvalue()
+
+
+def safetensors_layout(path: Path) -> tuple[int, dict[str, dict]]:
+    """Where a safetensors file's tensors are: the data section's start and each tensor's header entry."""
+    with open(path, "rb") as fh:
+        (length,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(length))
+    header.pop("__metadata__", None)
+    return 8 + length, header
+
+
+def _link_weights(graph, weights: Path) -> None:
+    """Point every initializer that is a state-dict tensor at its bytes in ``weights`` (float16 ones through
+    a Cast to float32 at the graph's start)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    start, layout = safetensors_layout(weights)
+    dtypes = {"F32": TensorProto.FLOAT, "F16": TensorProto.FLOAT16, "I64": TensorProto.INT64}
+    casts = []
+    for tensor in graph.graph.initializer:
+        entry = layout.get(tensor.name.removeprefix(_PREFIX))
+        if entry is None or entry["dtype"] not in dtypes:
+            continue
+        begin, end = entry["data_offsets"]
+        stored = dtypes[entry["dtype"]]
+        if stored != tensor.data_type:  # float16 on disk: the graph casts it once
+            name = tensor.name
+            tensor.name, tensor.data_type = f"{name}::stored", stored
+            casts.append(helper.make_node("Cast", [tensor.name], [name], to=TensorProto.FLOAT))
+        tensor.ClearField("raw_data")
+        tensor.ClearField("float_data")
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        del tensor.external_data[:]
+        for key, value in (("location", weights.name), ("offset", start + begin), ("length", end - begin)):
+            item = tensor.external_data.add()
+            item.key, item.value = key, str(value)
+    nodes = list(graph.graph.node)
+    del graph.graph.node[:]
+    graph.graph.node.extend(casts + nodes)
+
+
+# ---------------------------------------------------------------- running (onnxruntime, numpy)
+
+
+@dataclass
+class BundleGraph:
+    """``(logits, maps) = graph(batch)`` and the CAMs of those maps, through ONNX Runtime on the CPU."""
+
+    session: object
+    head: HeadParams
+
+    @classmethod
+    def open(cls, bundle: Bundle, threads: int) -> BundleGraph:
+        """The bundle's graph, checked against its card; raises :class:`OnnxUnavailableError`."""
+        from xrayviewer.engine.bundle import sha256_of, verified_weights
+
+        card = bundle.card
         if not onnx_runtime_installed():
-            raise OnnxUnavailableError("onnxruntime/onnx are not installed")
+            raise OnnxUnavailableError("onnxruntime is not installed")
+        if not card.onnx_file or not bundle.path.is_dir():
+            raise OnnxUnavailableError("the bundle carries no ONNX graph")
+        path = bundle.path / card.onnx_file
+        if not path.is_file() or sha256_of(path) != card.onnx_sha256:
+            raise OnnxUnavailableError(f"{card.onnx_file} is missing or does not match its card's sha256")
+        weights = verified_weights(bundle)  # the graph reads its weights from there (BundleError if tampered)
         import onnxruntime
 
-        name = f"{cache_key}-{size}px-opset{OPSET}-torch{torch.__version__}.onnx"
-        path = (cache_dir or _cache_dir()) / name
-        if not path.is_file():
-            _export(model, size, path)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # no busy-waiting after a run: it would steal the cores from the CAM step and the UI thread
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
         try:
-            self.session = onnxruntime.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # a damaged cache file: remove it so the next start re-exports
-            path.unlink(missing_ok=True)
-            raise OnnxUnavailableError(f"ONNX Runtime could not open the exported model ({exc})") from None
-        self._check_against(model, size)
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime raises its own kinds for a damaged or foreign graph
+            raise OnnxUnavailableError(f"ONNX Runtime could not open {card.onnx_file} ({exc})") from None
+        graph = cls(session, HeadParams.from_state(_head_state(weights), card.head))
+        probe = graph(probe_input(card.input_size))[0][0]
+        if len(card.onnx_probe) != probe.size or np.abs(probe - card.onnx_probe).max() > MAX_PROBE_DRIFT:
+            raise OnnxUnavailableError(f"{card.onnx_file} does not give the logits its card recorded")
+        return graph
 
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, maps = self.session.run(None, {"x": batch.contiguous().numpy()})
-        return torch.from_numpy(logits), torch.from_numpy(maps)
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (N, K) and rectified feature maps (N, C, h, w) for float32 inputs (N, 1, S, S)."""
+        logits, maps = self.session.run(None, {"x": np.ascontiguousarray(batch, dtype=np.float32)})
+        return logits, maps
 
-    def _check_against(self, model: ChestNet, size: int) -> None:
-        ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
-        probe = torch.from_numpy(1024.0 * np.sin(3.0 * np.add.outer(ramp, ramp ** 2))[None, None])
-        with torch.inference_mode():
-            expected = torch.sigmoid(model.forward_with_maps(probe)[0])
-        drift = (torch.sigmoid(self(probe)[0]) - expected).abs().max().item()
-        if drift > MAX_SCORE_DRIFT:
-            raise OnnxUnavailableError(f"ONNX Runtime scores differ from torch by {drift:.1e}")
+    def cams(self, maps: np.ndarray) -> np.ndarray:
+        """CAMs (N, K, h, w) of every class (``engine.cam.head_cams``)."""
+        return head_cams(maps, self.head)
 
 
-def _cache_dir() -> Path:
-    return platformdirs.user_cache_path("xrayviewer", appauthor=False) / "onnx"
+def _head_state(weights: Path) -> dict[str, np.ndarray]:
+    """The classifier's tensors as float32 numpy arrays, read from the (already verified) weight file."""
+    from safetensors.numpy import load_file
 
-
-def _export(model: ChestNet, size: int, path: Path) -> None:
-    """Export a copy (export may run the module) with a dynamic batch axis; written atomically."""
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    wrapper = _LogitsAndMaps(copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).eval())
-    dynamic = {"x": {0: "n"}, "logits": {0: "n"}, "maps": {0: "n"}}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper, (torch.zeros(1, 1, size, size),), str(tmp), input_names=["x"],
-                output_names=["logits", "maps"], dynamic_axes=dynamic,
-                opset_version=OPSET, dynamo=False,
-            )
-        os.replace(tmp, path)
-    except Exception as exc:  # the exporter raises many kinds; any means "no ONNX for this model"
-        tmp.unlink(missing_ok=True)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise OnnxUnavailableError(f"export to ONNX failed ({reason})") from None
+    state = load_file(str(weights))
+    return {k: v.astype(np.float32) for k, v in state.items() if k.startswith("classifier.")}

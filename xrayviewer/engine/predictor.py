@@ -14,16 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from xrayviewer.engine.applicability import Applicability, check_applicability, population_warnings
-from xrayviewer.engine.bundle import Bundle, load_bundle, load_model, sha256_of
+from xrayviewer.engine.bundle import Bundle, load_bundle, load_model
 from xrayviewer.engine.calibration import probabilities
-from xrayviewer.engine.cam import gradcam_from_maps, linear_cams
-from xrayviewer.engine.devices import configure_cpu_threads, pick_device
-from xrayviewer.engine.models import ChestNet
-from xrayviewer.engine.onnx_backend import OnnxForward, OnnxUnavailableError, onnx_runtime_installed
+from xrayviewer.engine.cam import HeadParams, head_cams
+from xrayviewer.engine.devices import configure_cpu_threads, device_name, pick_device, usable_cpus
+from xrayviewer.engine.onnx_backend import BundleGraph, OnnxUnavailableError
 from xrayviewer.engine.preprocess import Geometry, preprocess
 from xrayviewer.imaging import ImageError, XRayImage, open_image
 
@@ -74,10 +71,11 @@ Chooser = Callable[[XRayImage, Applicability], "Predictor"]  # which predictor s
 class Predictor:
     """Scores images with one bundle on one device (``auto``: CUDA → MPS → CPU).
 
-    ``backend``: ``auto`` uses ONNX Runtime on the CPU when it is installed and agrees with torch (see
-    ``engine.onnx_backend``), else torch (channels_last on the CPU); ``torch`` forces torch. ``threads``:
-    CPU threads for inference (default: every usable CPU). After :meth:`load`, ``backend`` says which runs
-    and ``backend_note`` why ONNX Runtime is not used, if it is not.
+    ``backend``: ``auto`` runs the bundle's own ONNX graph in ONNX Runtime on the CPU (no torch needed:
+    ``engine.onnx_backend``) and falls back to torch (channels_last on the CPU) for bundles without one or
+    where onnxruntime is missing; ``torch`` forces torch. ``threads``: CPU threads for inference (default:
+    every usable CPU). After :meth:`load`, ``backend`` says which runs and ``backend_note`` why ONNX Runtime
+    does not, if it does not.
     """
 
     def __init__(self, bundle: Bundle | str | Path, device: str = "auto", backend: str = "auto",
@@ -86,81 +84,45 @@ class Predictor:
             raise ValueError(f"backend {backend!r} is not one of auto, torch")
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.card = self.bundle.card
-        self.device = pick_device(device)
-        self.channels_last = self.device.type == "cpu"
+        self.device = device_name(device)
         self.threads = threads
         self.backend = "torch"
         self.backend_note = "" if backend == "auto" else "torch asked for"
-        self._want_onnx = backend == "auto" and self.device.type == "cpu"
-        self._model: ChestNet | None = None
-        self._onnx: OnnxForward | None = None
+        self._want_graph = backend == "auto" and self.device == "cpu"
+        self._runner: BundleGraph | _TorchRunner | None = None
         self._lock = threading.Lock()
 
-    @property
-    def model(self) -> ChestNet:
-        """The network on its device (loaded and warmed up on first use)."""
-        self.load()
-        assert self._model is not None
-        return self._model
-
     def load(self) -> None:
-        """Read and verify the weights, move them to the device, run one warm-up pass (idempotent)."""
+        """Read and verify the weights (and the graph), run one warm-up pass (idempotent)."""
         with self._lock:
-            if self._model is not None:
+            if self._runner is not None:
                 return
-            if self.device.type == "cpu":
-                self.threads = configure_cpu_threads(self.threads)
-            model = load_model(self.bundle).to(self.device)
-            if self._want_onnx:
-                self._onnx = self._onnx_forward(model)
-            if self.channels_last and self._onnx is None:
-                model = model.to(memory_format=torch.channels_last)
-            self._model = model
+            threads = max(1, self.threads or usable_cpus())
+            runner: BundleGraph | _TorchRunner | None = None
+            if self._want_graph:
+                try:
+                    runner = BundleGraph.open(self.bundle, threads)
+                    self.backend = "onnxruntime"
+                except OnnxUnavailableError as exc:
+                    self.backend_note = str(exc)
+            self._runner = runner or _TorchRunner(self.bundle, self.device, threads)
             size = self.card.input_size
-            self._run(torch.zeros(1, 1, size, size), with_cams=True)
+            self._run(np.zeros((1, 1, size, size), np.float32), with_cams=True)
 
-    def _onnx_forward(self, model: ChestNet) -> OnnxForward | None:
-        if not onnx_runtime_installed():
-            self.backend_note = "onnxruntime not installed"
-            return None
-        key = self.card.weights_sha256 or sha256_of(self.bundle.weights_path)
-        try:
-            forward = OnnxForward(model, self.card.input_size, key[:32], self.threads or 1)
-        except OnnxUnavailableError as exc:
-            self.backend_note = str(exc)
-            return None
-        self.backend = "onnxruntime"
-        return forward
-
-    def _run(self, batch: torch.Tensor, with_cams: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray,
-                                                                  dict]:
+    def _run(self, batch: np.ndarray, with_cams: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray,
+                                                                dict]:
         """Scores (N, K), CAMs (N, K, h, w) and pooled features (N, C) for a preprocessed batch, with
         forward/cam ms."""
-        model = self._model
-        assert model is not None
+        runner = self._runner
+        assert runner is not None
         start = time.perf_counter()
-        with torch.inference_mode():
-            if self._onnx is not None:
-                logits, maps = self._onnx(batch)
-            else:
-                batch = batch.to(self.device)
-                if self.channels_last:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
-                logits, maps = model.forward_with_maps(batch)
-            scores = probabilities(self.card.task, logits.float().cpu().numpy(), self.card.temperature or 1.0)
-            pooled = maps.float().mean(dim=(2, 3)).cpu().numpy()
+        logits, maps = runner(batch)
+        scores = probabilities(self.card.task, logits, self.card.temperature or 1.0)
+        pooled = maps.mean(axis=(2, 3))
         forward_done = time.perf_counter()
-        cams = None
-        if with_cams:
-            cams = self._cams(model.classifier, maps).float().cpu().numpy()
+        cams = runner.cams(maps) if with_cams else None
         ms = {"forward": (forward_done - start) * 1e3, "cam": (time.perf_counter() - forward_done) * 1e3}
         return scores, cams, pooled, ms
-
-    def _cams(self, classifier: nn.Module, maps: torch.Tensor) -> torch.Tensor:
-        if isinstance(classifier, nn.Linear):
-            with torch.inference_mode():
-                return linear_cams(maps, classifier.weight)
-        return gradcam_from_maps(classifier, maps, range(len(self.card.classes)))
 
     def predict(self, image: XRayImage, with_cams: bool = True) -> Prediction:
         """Scores, positives and CAMs for one image."""
@@ -171,7 +133,7 @@ class Predictor:
         self.load()
         start = time.perf_counter()
         prepared = [preprocess(image, self.card.preprocessing) for image in images]
-        batch = torch.from_numpy(np.stack([tensor for tensor, _ in prepared]))
+        batch = np.stack([tensor for tensor, _ in prepared])
         preprocess_ms = (time.perf_counter() - start) * 1e3
         scores, cams, pooled, ms = self._run(batch, with_cams)
         n = len(images)
@@ -197,7 +159,7 @@ class Predictor:
             top=max(card.classes, key=by_class.__getitem__),
             cams={} if cams is None else {c: cams[i] for i, c in enumerate(card.classes)},
             geometry=geometry,
-            device=str(self.device),
+            device=self.device,
             timings=dict(timings),
             backend=self.backend,
             negative_classes=list(card.negative_classes),
@@ -236,6 +198,37 @@ class Predictor:
         for result, prediction in zip(readable, predictions, strict=True):
             result.prediction = prediction
         return pending
+
+
+class _TorchRunner:
+    """The bundle's network in torch on its device: for bundles without an ONNX graph, and GPUs."""
+
+    def __init__(self, bundle: Bundle, device: str, threads: int) -> None:
+        import torch
+
+        self.device = pick_device(device)
+        if self.device.type == "cpu":
+            configure_cpu_threads(threads)
+        model = load_model(bundle).to(self.device)
+        self.channels_last = self.device.type == "cpu"
+        self.model = model.to(memory_format=torch.channels_last) if self.channels_last else model
+        state = {k: v.detach().float().cpu().numpy() for k, v in model.classifier.state_dict().items()}
+        self.head = HeadParams.from_state({f"classifier.{k}": v for k, v in state.items()}, bundle.card.head)
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (N, K) and rectified feature maps (N, C, h, w)."""
+        import torch
+
+        x = torch.from_numpy(batch).to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            logits, maps = self.model.forward_with_maps(x)
+        return logits.float().cpu().numpy(), maps.float().cpu().contiguous().numpy()
+
+    def cams(self, maps: np.ndarray) -> np.ndarray:
+        """CAMs (N, K, h, w) of every class."""
+        return head_cams(maps, self.head)
 
 
 def predict_files(paths: Iterable[str | Path], choose: Chooser, with_cams: bool = True, batch_size: int = 1,
