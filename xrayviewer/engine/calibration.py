@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 T_RANGE = (0.05, 20.0)
 
@@ -44,6 +43,8 @@ def fit_temperature(task: str, logits: np.ndarray, y: np.ndarray) -> float:
         z = z.reshape(y.shape)  # binary logits (N, 1) against labels (N,)
     if not np.isfinite(z).all() or (task != "multiclass" and not np.isfinite(y).any()):
         return 1.0
+    from scipy.optimize import minimize_scalar  # fitting only: inference needs no SciPy
+
     low, high = (math.log(t) for t in T_RANGE)
     result = minimize_scalar(lambda log_t: _nll(task, z / math.exp(log_t), y), bounds=(low, high),
                              method="bounded", options={"xatol": 1e-6})

@@ -39,7 +39,7 @@ def finding_label(model: str, finding: str) -> str:
 def faint_note(prediction: Prediction | None, finding: str) -> str:
     """Why the heat map of ``prediction``'s ``finding`` is drawn faint (``engine.cam.drawn_faint``); ""
     when it is drawn at full strength."""
-    from xrayviewer.engine.cam import drawn_faint  # engine.cam loads torch: already loaded by the worker
+    from xrayviewer.engine.cam import drawn_faint  # engine.cam loads matplotlib: already loaded by the worker
 
     if not drawn_faint(prediction, finding):
         return ""

@@ -315,8 +315,8 @@ def _models(count: int) -> str:
 
 
 def _explained_finding(predictions: Sequence[Prediction]) -> HeatMap | None:
-    # engine.cam loads torch, which the UI thread must not import at start-up; there are predictions only
-    # once the worker has loaded it
+    # engine.cam loads matplotlib, which the UI thread must not import at start-up; there are predictions
+    # only once the worker has loaded it
     from xrayviewer.engine.cam import explained_finding
 
     return explained_finding(predictions)

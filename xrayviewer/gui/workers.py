@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from xrayviewer.engine.gate import GateVerdict
     from xrayviewer.engine.predictor import Prediction
 
-WARM_UP_DELAY_MS = 1000  # import torch and the engine this long after start-up unless an image is opened
+WARM_UP_DELAY_MS = 1000  # import the engine this long after start-up unless an image is opened
 
 
 class ModelUnavailableError(Exception):
@@ -66,7 +66,7 @@ class ApplicabilityGate(Protocol):
         ...
 
 
-# strings: the engine's types are imported only when the engine is (it loads torch)
+# strings: the engine's types are imported only when the engine is (it loads ONNX Runtime, matplotlib)
 PredictorFactory = Callable[["Bundle", str], ImagePredictor]  # (bundle, device) -> its loaded predictor
 BundleLister = Callable[[], list["Bundle"]]  # installed bundles in search order, or ModelUnavailableError
 # device -> the installed gate, loaded; None when none is installed; ModelUnavailableError when it is broken
@@ -184,7 +184,7 @@ class ViewerWorker(QObject):
     inferenceFinished = Signal(int)  # request id: every bundle has answered
     heatMapReady = Signal(int, str, str, object)  # request id, bundle, finding, QImage on the source grid
     legendReady = Signal(object)  # RGBA uint8 (1, 256, 4): the heat-map colormap, low to high
-    engineReady = Signal()  # torch and the engine are imported (the models themselves load on first use)
+    engineReady = Signal()  # the engine is imported (the models themselves load on first use)
 
     def __init__(self, session: ReadingSession, engine: EngineAccess | None = None) -> None:
         super().__init__()
@@ -209,14 +209,16 @@ class ViewerWorker(QObject):
 
     @Slot()
     def warm_up(self) -> None:
-        """Import torch, torchxrayvision and the engine now, on this thread, while no image is open.
+        """Import the inference engine and ONNX Runtime now, on this thread, while no image is open.
 
         These imports hold the GIL for up to ~0.3 s at a time (native library initialisation), which
         would freeze the UI thread too; done while the viewer is idle at start-up, that hiccup does not
-        hit a reading session (when the viewer starts with files, they are shown first, then it happens)."""
-        import torchxrayvision  # noqa: F401  (imported lazily by the model registry)
+        hit a reading session (when the viewer starts with files, they are shown first, then it happens).
+        torch is not among them: the bundles' ONNX graphs need none, and a bundle without one imports it
+        when it loads."""
+        import onnxruntime  # noqa: F401
 
-        import xrayviewer.engine.cam
+        import xrayviewer.engine.gate
         import xrayviewer.engine.predictor  # noqa: F401
 
         self.engineReady.emit()
