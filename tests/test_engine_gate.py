@@ -91,7 +91,7 @@ def test_a_findings_bundle_is_not_a_gate_and_gates_are_not_findings_models(tmp_p
 
 @pytest.mark.parametrize(
     ("shape", "expected"),
-    [((40, 300), "300 × 40 pixels: too small to read, at least 64 a side"),
+    [((40, 300), "300 × 40 pixels: too small to read, at least 48 a side"),
      ((100, 400), "400 × 100 pixels: a strip, not a film")],
 )
 def test_pixel_rules_refuse_what_no_model_can_read(shape, expected):
