@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 PROJECTION_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
 LATERAL_VIEWS = frozenset({"LL", "RL", "LATERAL", "LAT"})
 CHEST_BODY_PARTS = frozenset({"CHEST", "THORAX", "LUNG", "HEART"})
-MIN_SIDE = 48  # pixels: the smallest staged films are 64 × 64 (NIH copies); a 64 px copy of a 4:3 film is 48 high
+# pixels: the smallest staged films are 64 × 64 (NIH copies); a 64 px copy of a 4:3 film is 48 high
+MIN_SIDE = 48
 MAX_ASPECT = 3.0  # longer side / shorter side of a film
 MAX_COLOUR_FRACTION = 0.05  # a film with a coloured arrow or label passes; a photograph does not
 NO_GATE = "No applicability gate is installed: nothing checked that this is a chest film."
