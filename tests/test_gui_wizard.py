@@ -16,6 +16,7 @@ import pytest
 from gui_helpers import WAIT_MS, make_window
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QWizard
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 from test_train_wizard_engine import CARD, class_folders
 
 from xrayviewer.engine import bundle as bundle_mod
@@ -275,7 +276,10 @@ def test_bad_folders_say_what_is_wrong_on_the_data_page(qtbot, home, kermany_row
 
     def check(folder: Path) -> str:
         page.source.set_folder(str(folder))
-        qtbot.waitUntil(page.checked, timeout=WAIT_MS * 2)
+        try:
+            qtbot.waitUntil(page.checked, timeout=WAIT_MS * 2)
+        except WaitTimeout:
+            raise AssertionError(f"{folder.name}: no answer; the page says {page.status.text()!r}") from None
         return page.problems.plain() + "\n" + page.notes.plain()
 
     one = class_folders(tmp_path / "one", [r for r in kermany_rows if r["label"] == "normal"], 6)
