@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                     "a site's labelled films (weights unchanged)"),
 }
 
+#: commands that need training's packages (torch …): the lean build says so instead of running them
+NEEDS_TRAINING = frozenset({"train", "recalibrate"})
+
 EPILOG = "commands:\n" + "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()) + (
     "\n\n'xrayviewer COMMAND --help' documents each command. "
     "'xrayviewer --train ...' is the same as 'xrayviewer train ...'."
@@ -52,6 +55,13 @@ def _run_command(name: str, argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"xrayviewer {name}", description=text)
     module.add_arguments(parser)
     args = parser.parse_args(list(argv))
+    if name in NEEDS_TRAINING:
+        from xrayviewer.training.availability import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            print(f"xrayviewer {name}: {reason}", file=sys.stderr)
+            return 2
     return int(module.run(args) or 0)
 
 
