@@ -120,7 +120,7 @@ def _dropped_plugin_data(dest: str) -> bool:
 
 
 def forbidden_in(folder: Path) -> list[str]:
-    """The LEAN_FORBIDDEN packages (and CUDA libraries) found in a built folder: empty for a good lean build."""
+    """The LEAN_FORBIDDEN packages and CUDA libraries found in a built folder (empty: a good lean build)."""
     found = set()
     for path in folder.rglob("*"):
         parts = path.relative_to(folder).parts
