@@ -5,26 +5,30 @@
 #   bash scripts/build-installer.sh            the lean CPU viewer build (ONNX Runtime, no torch)
 #   bash scripts/build-installer.sh --full     the full build (training, the wizard, torch; CUDA as its wheel)
 #   options: --onefile (one self-extracting file), --no-deb, --dist DIR (default dist/),
-#            --build-dir DIR (build venv and PyInstaller work files; default build/)
+#            --build-dir DIR (build venv and PyInstaller work files; default build/),
+#            --torch-index URL (--full: torch and torchvision from this index, e.g. PyTorch's CPU wheels
+#            https://download.pytorch.org/whl/cpu, for a full build without CUDA)
 #
 # Needs Python 3.11 with venv (scripts/install.sh installs it on Debian) and binutils (installed here when
 # missing). Creates its own build venv (build/venv-lean or build/venv-full, reused while pyproject.toml is
 # unchanged), runs PyInstaller on build_installer.spec, checks that the lean build holds no torch, runs the
 # frozen `xrayviewer --selftest`, then packs the archive. A rerun rebuilds the app (about a minute), not the venv.
 set -euo pipefail
+{  # read whole before it runs: editing or pulling this file mid-build cannot change the build
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
-flavour=lean onefile=0 deb=1 dist="$here/dist" build="$here/build"
+flavour=lean onefile=0 deb=1 dist="$here/dist" build="$here/build" torch_index=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) flavour=full ;;
     --lean) flavour=lean ;;
     --onefile) onefile=1 ;;
     --no-deb) deb=0 ;;
+    --torch-index) torch_index="$2"; shift ;;
     --dist) dist="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
     --build-dir) build="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "build-installer: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -47,7 +51,7 @@ fi
 venv="$build/venv-$flavour"
 extras="installer"; [ "$flavour" = full ] && extras="train,installer"
 stamp="$venv/.xrayviewer-build"
-want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1) $extras"
+want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1) $extras $torch_index"
 if [ ! -x "$venv/bin/python" ]; then
   echo "[build-installer] creating the build venv $venv ($($PYTHON --version))"
   "$PYTHON" -m venv "$venv"
@@ -55,6 +59,10 @@ fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[build-installer] installing .[$extras] into the build venv (first run: a few minutes)"
   "$venv/bin/python" -m pip install -q --upgrade pip
+  if [ -n "$torch_index" ]; then  # the pins of pyproject.toml, from that index (2.14.1+cpu satisfies ==2.14.1)
+    pins=$(grep -oE '"(torch|torchvision)==[^"]+"' pyproject.toml | tr -d '"')
+    "$venv/bin/python" -m pip install -q --index-url "$torch_index" $pins
+  fi
   "$venv/bin/python" -m pip install -q ".[$extras]"
   echo "$want" > "$stamp"
 fi
@@ -92,3 +100,5 @@ fi
 echo "[build-installer] done in $(( $(date +%s) - start )) s: unpacked $(du -sm "$stage" | cut -f1) MB," \
   "archive $(( $(stat -c %s "$archive") / 1048576 )) MB"
 ls -l "$dist"
+exit 0
+}

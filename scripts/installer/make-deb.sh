@@ -5,6 +5,7 @@ set -euo pipefail
 folder="$1" version="$2" flavour="$3" dist="$4"
 package=xrayviewer; [ "$flavour" = full ] && package=xrayviewer-full
 root="$(mktemp -d)"
+chmod 755 "$root"
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/DEBIAN" "$root/opt" "$root/usr/bin" "$root/usr/share/applications"
 cp -a "$folder" "$root/opt/xrayviewer"
