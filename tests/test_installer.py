@@ -89,6 +89,20 @@ def test_the_lean_check_finds_torch_scipy_and_cuda_libraries(tmp_path):
     assert spec_helpers.forbidden_in(tmp_path) == ["libcudnn.so.9", "scipy", "torch"]
 
 
+def test_models_and_resources_resolve_frozen_and_from_source(tmp_path, monkeypatch):
+    from xrayviewer.engine import paths
+
+    assert not paths.frozen() and paths.app_root() == ROOT
+    assert paths.shipped_models_dir() == ROOT / "models" and (paths.resources_dir() / "dark.qss").is_file()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path / "_internal"), raising=False)
+    assert paths.frozen() and paths.app_root() == tmp_path / "_internal"
+    assert paths.shipped_models_dir() == tmp_path / "_internal" / "models"
+    assert paths.resources_dir() == tmp_path / "_internal" / "resources"
+    assert paths.models_search_path()[0] == tmp_path / "_internal" / "models"
+    assert not paths.user_models_dir().is_relative_to(tmp_path)  # per user, never inside the installation
+
+
 # ------------------------------------------------------------------------------ the built lean installer
 
 KEY_INPUTS = ("build_installer.spec", "pyproject.toml", "scripts/build-installer.sh", "scripts/installer",
