@@ -23,6 +23,9 @@ LEAN_EXCLUDED = [
     "onnx",  # writes graphs (training); running them needs only onnxruntime
     "pandas", "tqdm", "markdown_it", "sympy", "networkx", "imageio", "tifffile", "joblib", "threadpoolctl",
 ]
+# what the full build leaves out: triton is torch.compile's GPU kernel compiler (0.9 GB); XRayViewer never
+# compiles (torch imports it only for torch.compile / inductor)
+FULL_EXCLUDED = ["triton"]
 # packages whose presence in a lean build is a mistake (tests/test_installer.py and the build script check)
 LEAN_FORBIDDEN = ("torch", "torchvision", "torchxrayvision", "triton", "nvidia", "sklearn", "scipy",
                   "skimage")
