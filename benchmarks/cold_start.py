@@ -58,14 +58,14 @@ def main() -> int:
     time.sleep(1.0)
     commands = {"python -m xrayviewer": [sys.executable, "-m", "xrayviewer"]}
     if args.frozen:
-        commands["frozen (lean build)"] = [str(args.frozen.resolve())]
+        commands[f"frozen {args.frozen.resolve().parent.name}"] = [str(args.frozen.resolve())]
     try:
         with tempfile.TemporaryDirectory() as home:  # the user's settings untouched
             env = {**os.environ, "XDG_CONFIG_HOME": f"{home}/config", "XDG_STATE_HOME": f"{home}/state",
                    "OMP_WAIT_POLICY": "PASSIVE"}
             for name, command in commands.items():
                 times = [time_to_window(command, args.display, env) for _ in range(args.runs)]
-                print(f"{name:<22} first {times[0]:.2f} s, median {statistics.median(times):.2f} s "
+                print(f"{name:<40} first {times[0]:.2f} s, median {statistics.median(times):.2f} s "
                       f"over {args.runs} runs")
     finally:
         xvfb.terminate()
