@@ -51,10 +51,12 @@ def main() -> int:
     args = parser.parse_args()
     card = load_bundle(args.bundle).card
     rows = _rows(args)
-    cmd = [sys.executable, "-m", "xrayviewer", "predict", "--json", "--model", args.bundle]
+    # --score-refused: the card's metrics cover every test film, also the few the applicability gate refuses
+    cmd = [sys.executable, "-m", "xrayviewer", "predict", "--json", "--score-refused", "--model", args.bundle]
     out = subprocess.run(cmd + [p for p, _ in rows], capture_output=True, text=True, check=False).stdout
     results = {Path(r["file"]).name: r for r in map(json.loads, out.splitlines())}
-    errors = [r for r in results.values() if r["error"]]
+    errors = [r for r in results.values() if not r["scores"]]
+    refused = sum(not r["gate"]["ok"] for r in results.values())
     classes = card.classes
     scores = np.array([[results[Path(p).name]["scores"][c] for c in classes] for p, _ in rows])
     if card.task == "binary":  # the engine's convention: labels 0/1, scores of the one (positive) class
@@ -66,7 +68,8 @@ def main() -> int:
     ours = {"auroc": metrics["auc_macro"], "accuracy": metrics["accuracy"]}
     if card.task == "binary":
         ours |= {"sensitivity": metrics["recall"], "specificity": metrics["specificity"]}
-    print(f"{card.name} {card.version}: {len(rows)} images of split {args.split!r}, {len(errors)} unreadable")
+    print(f"{card.name} {card.version}: {len(rows)} images of split {args.split!r}, {len(errors)} unreadable, "
+          f"{refused} refused by the gate (scored anyway)")
     for key, value in ours.items():
         stated = card.metrics.get(key)
         stated_text = f"{stated:.4f}" if isinstance(stated, (int, float)) else "-"

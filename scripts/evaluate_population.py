@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIES = {  # name -> (long side, squash to square, extension, encode parameters)
@@ -55,14 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="pneumonia", help="a pediatric bundle (its population warnings)")
     parser.add_argument("--table", type=Path, default=ROOT / "runs" / "tables" / "staged.csv")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--limit", type=int, default=0, help="at most this many test films per data set")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="at most this many test films per data set, spread evenly over its rows (the "
+                             "table lists each data set's films by label: the first N would be one label)")
     args = parser.parse_args(argv)
     with open(args.table, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["split"] == "test"]
     by_set: dict[str, list[Path]] = defaultdict(list)
     for row in rows:
-        if not args.limit or len(by_set[row["dataset"]]) < args.limit:
-            by_set[row["dataset"]].append(args.data / row["file"])
+        by_set[row["dataset"]].append(args.data / row["file"])
+    if args.limit:
+        spread = {name: np.linspace(0, len(films) - 1, min(args.limit, len(films))).astype(int)
+                  for name, films in by_set.items()}
+        by_set = {name: [films[i] for i in spread[name]] for name, films in by_set.items()}
     print("| films (test split) | copy | n | gate passed | called adult | pediatric model warns |")
     print("|---|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:

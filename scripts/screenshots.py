@@ -5,6 +5,7 @@
 Shots: the viewer with a chest DICOM and the heat map (docs/screenshot-viewer.png), the window/level panel
 (docs/screenshot-window-level.png), the findings sidebar as it opens on that film, an adult's: the pediatric
 models folded (docs/screenshot-population.png), then with one of them unfolded (docs/screenshot-findings.png),
+an adult's JPEG without a header, its population estimated from the pixels (docs/screenshot-adult-jpeg.png),
 and a film the applicability check refuses, an extremity CR (docs/screenshot-gate-refused.png). Every
 installed model bundle runs, as in the viewer; without one, a random-weight DenseNet-121 built by
 benchmarks/ui_responsiveness.py stands in, and its name says so ("benchmark-random-densenet121"): its
@@ -24,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 FILM = ROOT.parent / "shared" / "data" / "dicom" / "nema_rg1_cr_chest_mono1_j2k_lossy.dcm"  # an adult's PA
 NOT_A_CHEST = ROOT.parent / "shared" / "data" / "dicom" / "nema_rg3_cr_extremity_mono1_j2k_lossless.dcm"
+# a held-out NIH film without a header (JPEG), labelled Pneumonia only: the first such test film in
+# runs/tables/staged.csv, not picked by its score; the population comes from the pixels
+ADULT_JPEG = ROOT.parent / "shared" / "data" / "nih-extra" / "images" / "00001182_004.jpg"
 SIZE = (1600, 1000)
 SHOT_WIDTH = 1280  # README width; keeps each PNG well under 1 MB
 
@@ -108,6 +112,12 @@ def main() -> int:
             height=hint.mapTo(window.levels_dock, hint.rect().bottomLeft()).y() + 8,
         )
         save(window, "screenshot-viewer-lung-window.png", SHOT_WIDTH)
+        open_and_wait(ADULT_JPEG)
+        window.heat_map_controls.toggle.setChecked(True)
+        for _ in range(10):
+            app.processEvents()
+        save(window, "screenshot-adult-jpeg.png", SHOT_WIDTH)
+        window.heat_map_controls.toggle.setChecked(False)
         open_and_wait(NOT_A_CHEST)
         save(window, "screenshot-gate-refused.png", SHOT_WIDTH)
         window.close()

@@ -119,7 +119,7 @@ def test_population_warnings_from_the_pixels_say_what_the_film_looks_like(tmp_pa
     verdict = check_applicability(image, gate)
     card = ModelCard(name="peds", version="1", task="binary", classes=["pneumonia"],
                      architecture="tiny-densenet", thresholds={"pneumonia": 0.5}, threshold_method="fixed",
-                     age_group="child")
+                     age_group="child", preprocessing=PreprocessRecipe(size=128))  # the film is 180 px
     assert population_warnings(image, card, verdict) == (
         "Looks like an adult's film; this model was trained on children's films.",)
     assert outside_population(image, card, verdict)

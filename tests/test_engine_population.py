@@ -10,7 +10,8 @@ import pytest
 from imaging_dicoms import dataset, ramp, write
 
 from xrayviewer.engine.applicability import population_warnings
-from xrayviewer.engine.bundle import BundleError, ModelCard, read_bundle
+from xrayviewer.engine.bundle import BundleError, ModelCard, is_weak, read_bundle
+from xrayviewer.engine.preprocess import PreprocessRecipe
 from xrayviewer.imaging import open_image
 from xrayviewer.imaging.image import Window, XRayImage
 from xrayviewer.training.config import ConfigError, config_from_dict
@@ -25,12 +26,13 @@ def card(**population) -> ModelCard:
 
 
 def film(view: str | None, age_group: str = "") -> XRayImage:
-    return XRayImage(np.zeros((8, 8), np.float32), "MONOCHROME2", Window(0.5, 1.0), view_position=view,
+    return XRayImage(np.zeros((256, 256), np.float32), "MONOCHROME2", Window(0.5, 1.0), view_position=view,
                      age_group=age_group, format="DICOM")
 
 
 def test_pediatric_ap_model_warns_on_an_adult_pa_film_read_from_dicom(tmp_path):
-    path = write(dataset(ramp(), bits_stored=12, ViewPosition="PA", PatientAge="045Y"), tmp_path / "a.dcm")
+    adult_pa = dataset(ramp(256, 256), bits_stored=12, ViewPosition="PA", PatientAge="045Y")
+    path = write(adult_pa, tmp_path / "a.dcm")
     assert population_warnings(open_image(path), card(views=["AP"], age_group="child")) == (
         "Trained on AP films; this film is PA.",
         "Trained on children's films; this patient is an adult.",
@@ -102,3 +104,20 @@ def test_training_config_card_section():
         _config("binary", ["normal", "pneumonia"], negative_classes=["normal"]).validate()
     with pytest.raises(ConfigError, match="needs the classes listed"):
         _config(classes=[], negative_classes=["normal"]).validate()
+
+
+def test_a_film_coarser_than_the_model_reads_says_so():
+    small = XRayImage(np.zeros((64, 80), np.float32), "MONOCHROME2", Window(0.5, 1.0), format="PNG")
+    assert population_warnings(small, card(preprocessing=PreprocessRecipe(size=128))) == (
+        "This film is 64 px on its short side; the model reads 128 px, so its findings rest on an enlarged, "
+        "blurred copy.",
+    )
+    coarse_reader = card(preprocessing=PreprocessRecipe(size=128, detail=48))
+    assert population_warnings(small, coarse_reader) == ()
+
+
+
+def test_a_model_whose_card_states_a_test_auroc_below_the_bar_is_weak():
+    assert is_weak(card(metrics={"auroc": 0.72}))
+    assert not is_weak(card(metrics={"auroc": 0.836}))
+    assert not is_weak(card())  # a card that states nothing is not called weak (its limits say what it is)

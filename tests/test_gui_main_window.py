@@ -243,3 +243,13 @@ def test_real_model_lookup_with_nothing_installed_says_so(qtbot, tmp_path, monke
     assert failed.args[1] == NO_MODEL
     qtbot.waitUntil(lambda: window.results.status.text() == failed.args[1], timeout=WAIT_MS)
     assert not window.results.sections and not window.predictions
+
+
+def test_a_raster_films_tags_name_each_field_once(qtbot, tmp_path, tiny_bundle, small_png):
+    predictor = RecordingPredictor(tiny_bundle)
+    window = make_window(qtbot, tmp_path, lambda bundle, device: predictor, [tiny_bundle])
+    open_and_wait(qtbot, window, small_png)
+    tree = window.metadata.tree
+    fields = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+    assert fields.count("Format") == 1 and len(fields) == len(set(fields))
+    assert window.metadata.values()["Format"] == "JPEG"  # the Kermany films are JPEGs

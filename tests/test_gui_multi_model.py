@@ -185,10 +185,37 @@ def test_opening_another_image_mid_way_drops_the_remaining_models(qtbot, tmp_pat
 def test_sections_put_the_model_with_the_best_stated_test_auc_first(qtbot, tmp_path, two_bundles, predictors,
                                                                     chest):
     weak, strong = (replace(b, card=replace(b.card, metrics={"auroc": auc}))
-                    for b, auc in zip(two_bundles, (0.62, 0.95), strict=True))
+                    for b, auc in zip(two_bundles, (0.85, 0.95), strict=True))
     window = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], [weak, strong])
     open_all(qtbot, window, chest)
     assert list(window.results.sections) == [strong.name, weak.name]  # search order is the other way round
     window.menus.model_menu.aboutToShow.emit()  # the Model menu keeps the search order
     menu_order = [a.text().split(" v")[0] for a in window.menus.model_menu.actions()]
     assert menu_order[:2] == [weak.name, strong.name]
+
+
+def test_a_weak_model_stays_off_until_turned_on_and_is_remembered(qtbot, tmp_path, two_bundles, predictors,
+                                                                  chest):
+    strong, weak = (replace(b, card=replace(b.card, metrics={"auroc": auc}))
+                    for b, auc in zip(two_bundles, (0.9, 0.72), strict=True))
+    bundles = [strong, weak]
+    window = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], bundles)
+    open_all(qtbot, window, chest)
+    assert list(window.results.sections) == ["tiny-test"]  # the weak one did not speak unasked
+    assert predictors["tiny-type"].scored == []
+    action = menu_action(window, "tiny-type")
+    assert not action.isChecked() and action.text().endswith("(weak: a hint, off until turned on)")
+    with qtbot.waitSignal(window.findingsComplete, timeout=WAIT_MS):
+        action.trigger()
+    assert list(window.results.sections) == ["tiny-test", "tiny-type"]
+    settings_file = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert ViewerSettings(settings_file).enabled_weak_models == ["tiny-type"]
+    assert ViewerSettings(settings_file).disabled_models == []
+    window.close()
+
+    reopened = make_window(qtbot, tmp_path, lambda bundle, device: predictors[bundle.name], bundles)
+    open_all(qtbot, reopened, chest)
+    assert list(reopened.results.sections) == ["tiny-test", "tiny-type"]  # the user's choice holds
+    menu_action(reopened, "tiny-type").trigger()  # off again: back to the default
+    assert ViewerSettings(settings_file).enabled_weak_models == []
+    assert ViewerSettings(settings_file).models_off(bundles) == {"tiny-type"}

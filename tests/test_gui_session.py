@@ -29,7 +29,7 @@ def shown(session: ReadingSession, default: Window | None = None, invert: bool =
           ) -> int:
     """Open a stand-in image (only what the session reads of a LoadedImage) and show it."""
     request = session.new_request()
-    image = XRayImage(np.zeros((4, 4), np.float32), "MONOCHROME2", Window(0.5, 1.0), invert=invert,
+    image = XRayImage(np.zeros((256, 256), np.float32), "MONOCHROME2", Window(0.5, 1.0), invert=invert,
                       age_group=age_group)
     loaded = SimpleNamespace(levels=SimpleNamespace(default=default), image=image)
     session.show_image(request, loaded)

@@ -155,9 +155,13 @@ _LOOKS_LIKE = {"child": "a child's film", "adult": "an adult's film"}
 def population_warnings(image: XRayImage, card: ModelCard, verdict: Applicability | None = None,
                         ) -> tuple[str, ...]:
     """Where the film lies outside the model's training population: a view not in ``card.views``, an age
-    group other than ``card.age_group`` (the header's, else the gate's estimate in ``verdict``). Unknown on
-    either side (empty) gives no warning."""
+    group other than ``card.age_group`` (the header's, else the gate's estimate in ``verdict``), a film
+    coarser than the detail the model reads. Unknown on either side (empty) gives no warning."""
     warnings = []
+    side, reads = min(image.pixels.shape[:2]), card.preprocessing.detail or card.preprocessing.size
+    if side < reads:  # enlarged to the model's input, it holds less detail than any training film did
+        warnings.append(f"This film is {side} px on its short side; the model reads {reads} px, so its "
+                        "findings rest on an enlarged, blurred copy.")
     view = (image.view_position or "").strip().upper()
     if view and card.views and view not in card.views:
         trained = " and ".join(filter(None, [", ".join(card.views[:-1]), card.views[-1]]))

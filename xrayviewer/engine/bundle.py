@@ -33,6 +33,7 @@ CARD_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 TASKS = {"binary": "sigmoid", "multilabel": "sigmoid", "multiclass": "softmax"}  # task -> output activation
 ROLES = ("findings", "gate")  # a findings model speaks about a film; the gate decides whether they may
+WEAK_AUROC = 0.80  # below it a model flags too many films wrongly to speak unasked (models/README.md)
 XRV_CACHE_ENV = "XRAYVIEWER_XRV_CACHE"  # overrides torchxrayvision's ~/.torchxrayvision/models_data/
 XRV_WEIGHTS = "densenet121-res224-all"  # the torchxrayvision weights offered when cached (18 findings)
 
@@ -375,6 +376,13 @@ def scan_bundles(extra_dirs: Iterable[str | Path] = (), include_xrv: bool = True
 def by_role(bundles: Iterable[Bundle], role: str = "findings") -> list[Bundle]:
     """The bundles of one role (``findings``: what the sidebar and ``predict`` run; ``gate``)."""
     return [b for b in bundles if b.card.role == role]
+
+
+def is_weak(card: ModelCard) -> bool:
+    """Whether the card's own test AUROC is below ``WEAK_AUROC``: a hint, not a second opinion; the viewer
+    runs such a model only once the user turns it on (Model menu)."""
+    auroc = card.metrics.get("auroc")
+    return _is_number(auroc) and float(auroc) < WEAK_AUROC
 
 
 def by_strength(bundles: Iterable[Bundle]) -> list[Bundle]:

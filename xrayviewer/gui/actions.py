@@ -13,8 +13,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
+from xrayviewer.engine.bundle import is_weak
 from xrayviewer.engine.devices import AUTO_ORDER, DEVICE_CHOICES
 from xrayviewer.gui.workers import ModelUnavailableError
+
+WEAK_LABEL = " (weak: a hint, off until turned on)"
 
 if TYPE_CHECKING:
     from xrayviewer.gui.main_window import MainWindow
@@ -162,14 +165,16 @@ class WindowMenus:
         except ModelUnavailableError as exc:
             window.show_error(str(exc))
             bundles = []
-        disabled = set(window.settings.disabled_models)
+        off = window.settings.models_off(bundles)
         self._model_actions = []
         for bundle in bundles:
-            action = QAction(f"{bundle.name} v{bundle.card.version}", self.model_menu)
+            weak = is_weak(bundle.card)
+            label = f"{bundle.name} v{bundle.card.version}" + (WEAK_LABEL if weak else "")
+            action = QAction(label, self.model_menu)
             action.setCheckable(True)
-            action.setChecked(bundle.name not in disabled)
+            action.setChecked(bundle.name not in off)
             action.setToolTip(f"Run {bundle.name} on every image")
-            action.toggled.connect(lambda on, n=bundle.name: window.set_model_enabled(n, on))
+            action.toggled.connect(lambda on, n=bundle.name, w=weak: window.set_model_enabled(n, on, weak=w))
             self._model_actions.append(action)
         if not bundles:
             placeholder = QAction("(no model installed)", self.model_menu)

@@ -38,6 +38,7 @@ from xrayviewer.gui.workers import (
     EngineAccess,
     GateLoader,
     LoadedImage,
+    ModelUnavailableError,
     PredictorFactory,
     installed_bundles,
     installed_gate,
@@ -50,7 +51,7 @@ from xrayviewer.imaging.metadata import read_identifying_fields
 
 if TYPE_CHECKING:
     from xrayviewer.engine.applicability import Applicability
-    from xrayviewer.engine.bundle import ModelCard
+    from xrayviewer.engine.bundle import Bundle, ModelCard
     from xrayviewer.engine.predictor import Prediction
 
 OPEN_FILTER = open_dialog_filter()
@@ -136,7 +137,7 @@ class MainWindow(QMainWindow):
         self.background = Background(self.session, engine, self)
         self._connect_worker()
         self.background.configure(self.settings.device)
-        self.background.set_disabled(self.settings.disabled_models)
+        self.background.set_disabled(self.settings.models_off(self._installed_bundles()))
         self.menus = WindowMenus(self)
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
@@ -473,14 +474,19 @@ class MainWindow(QMainWindow):
             self.background.request_heat_map(self.session.request, model, finding)
 
     # -- model choice --------------------------------------------------------------------------------
-    def set_model_enabled(self, name: str, enabled: bool) -> None:
-        """Run model bundle ``name`` on every image, or not (remembered). Turning one off removes its
-        section and heat map and re-runs nothing; turning one on runs only that model on the image shown."""
+    def _installed_bundles(self) -> list[Bundle]:
+        try:
+            return self.list_bundles()
+        except ModelUnavailableError:
+            return []  # the Model menu and the first run say so
+
+    def set_model_enabled(self, name: str, enabled: bool, weak: bool = False) -> None:
+        """Run model bundle ``name`` on every image, or not (remembered; ``weak``: a weak bundle, off until
+        turned on). Turning one off removes its section and heat map and re-runs nothing; turning one on runs
+        only that model on the image shown."""
         session = self.session
-        disabled = set(self.settings.disabled_models)
-        (disabled.discard if enabled else disabled.add)(name)
-        self.settings.disabled_models = sorted(disabled)
-        self.background.set_disabled(disabled)
+        self.settings.turn_model(name, enabled, weak)
+        self.background.set_disabled(self.settings.models_off(self._installed_bundles()))
         if session.loaded is None or session.request != session.shown_request or session.refused:
             return  # nothing shown, an image being opened or a refusal: the next run follows the choice
         if enabled:

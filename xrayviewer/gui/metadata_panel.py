@@ -57,7 +57,7 @@ class MetadataPanel(QWidget):
             return
         rows = [("File", Path(image.source).name if image.source else ""), ("Format", image.format)]
         rows += [("Size", f"{image.shape[1]} × {image.shape[0]} px")]
-        rows += list(image.metadata.items())
+        rows += [(field, value) for field, value in image.metadata.items() if field != "Format"]  # row 2
         if image.format == "DICOM":
             if self.reveal.isChecked() and image.source is not None:
                 revealed = read_identifying_fields(image.source)

@@ -3,10 +3,12 @@ models turned off, device."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from xrayviewer.engine.bundle import Bundle, is_weak
 from xrayviewer.engine.devices import DEVICE_CHOICES
 
 MAX_RECENT = 10
@@ -87,6 +89,24 @@ class ViewerSettings:
     @disabled_models.setter
     def disabled_models(self, names: list[str]) -> None:
         self.store.setValue("model/disabled", sorted(set(names)))
+
+    @property
+    def enabled_weak_models(self) -> list[str]:
+        """Names of weak bundles (``engine.bundle.is_weak``) the user turned on: each is off until then."""
+        return self._get_list("model/enabled-weak")
+
+    def models_off(self, bundles: Iterable[Bundle]) -> set[str]:
+        """Names among ``bundles`` that do not run: turned off by the user, or weak and not turned on."""
+        turned_on = set(self.enabled_weak_models)
+        weak = {b.name for b in bundles if is_weak(b.card) and b.name not in turned_on}
+        return set(self.disabled_models) | weak
+
+    def turn_model(self, name: str, on: bool, weak: bool) -> None:
+        """Remember the user's choice for bundle ``name`` (a weak one in its own opt-in list)."""
+        key, names = (("model/enabled-weak", set(self.enabled_weak_models)) if weak
+                      else ("model/disabled", set(self.disabled_models)))
+        (names.add if on == weak else names.discard)(name)
+        self.store.setValue(key, sorted(names))
 
     @property
     def device(self) -> str:
