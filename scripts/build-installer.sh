@@ -4,7 +4,8 @@
 #
 #   bash scripts/build-installer.sh            the lean CPU viewer build (ONNX Runtime, no torch)
 #   bash scripts/build-installer.sh --full     the full build (training, the wizard, torch; CUDA as its wheel)
-#   options: --onefile (one self-extracting file), --no-deb, --dist DIR (default dist/),
+#   options: --onefile (one self-extracting file), --no-deb, --no-strip (keep the libraries' symbols),
+#            --dist DIR (default dist/),
 #            --build-dir DIR (build venv and PyInstaller work files; default build/),
 #            --torch-index URL (--full: torch and torchvision from this index, e.g. PyTorch's CPU wheels
 #            https://download.pytorch.org/whl/cpu, for a full build without CUDA)
@@ -18,13 +19,14 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
-flavour=lean onefile=0 deb=1 dist="$here/dist" build="$here/build" torch_index=""
+flavour=lean onefile=0 deb=1 strip=1 dist="$here/dist" build="$here/build" torch_index=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) flavour=full ;;
     --lean) flavour=lean ;;
     --onefile) onefile=1 ;;
     --no-deb) deb=0 ;;
+    --no-strip) strip=0 ;;
     --torch-index) torch_index="$2"; shift ;;
     --dist) dist="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
     --build-dir) build="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
@@ -83,6 +85,9 @@ if [ "$onefile" = 1 ]; then cp "$app" "$stage/xrayviewer"; else cp -a "$app/." "
 cp scripts/installer/README-install.txt "$stage/README.txt"
 if [ "$flavour" = lean ]; then
   "$venv/bin/python" scripts/installer/spec_helpers.py check-lean "$stage"
+fi
+if [ "$strip" = 1 ] && [ "$onefile" = 0 ] && command -v strip >/dev/null 2>&1; then  # the selftest below runs on it
+  "$venv/bin/python" scripts/installer/spec_helpers.py strip "$stage"
 fi
 
 echo "[build-installer] frozen selftest"

@@ -65,6 +65,24 @@ def test_pruning_drops_plugins_and_the_libraries_only_they_link():
     assert kept_datas == [("models/x/model.json", "/m", "DATA")]  # Qt's translations go
 
 
+def test_the_lean_build_drops_matplotlib_fonts_the_full_build_keeps_them():
+    datas = [("matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf", "/f", "DATA"),
+             ("matplotlib/mpl-data/matplotlibrc", "/rc", "DATA")]
+    assert spec_helpers.prune([], datas, "lean", linked=lambda src: set())[1] == datas[1:]
+    assert spec_helpers.prune([], datas, "full", linked=lambda src: set())[1] == datas
+
+
+def test_only_libraries_auditwheel_did_not_vendor_are_stripped(tmp_path):
+    for name in ("libpython3.11.so.1.0", "_libjpeg.cpython-311-x86_64-linux-gnu.so",
+                 "numpy.libs/libscipy_openblas64_-32a4b2a6.so", "libavcodec-c4204469.so.62.28.101",
+                 "cv2/cv2.abi3.so", "base_library.zip", "models/x/model.onnx"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "libfoo.so").symlink_to(tmp_path / "libpython3.11.so.1.0")
+    names = sorted(p.relative_to(tmp_path).as_posix() for p in spec_helpers.strippable(tmp_path))
+    assert names == ["_libjpeg.cpython-311-x86_64-linux-gnu.so", "cv2/cv2.abi3.so", "libpython3.11.so.1.0"]
+
+
 def test_bundles_are_shipped_without_their_training_reports(tmp_path):
     bundle = tmp_path / "models" / "pneumonia"
     bundle.mkdir(parents=True)

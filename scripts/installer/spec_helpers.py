@@ -30,6 +30,9 @@ FULL_EXCLUDED = ["triton"]
 LEAN_FORBIDDEN = ("torch", "torchvision", "torchxrayvision", "triton", "nvidia", "sklearn", "scipy",
                   "skimage")
 
+# data the lean build does without: matplotlib only lends it the heat maps' colormap (no text, no fonts)
+LEAN_DROPPED_DATA = ("matplotlib/mpl-data/fonts/", "matplotlib/mpl-data/sample_data/")
+
 # files of a model bundle the app reads (not the training reports, plots or predictions a run leaves)
 BUNDLE_FILES = ("model.json", "model.onnx", "weights.safetensors", "ood.safetensors")
 
@@ -108,7 +111,9 @@ def prune(binaries, datas, flavour: str, linked=_linked_names):
         candidates = set()
     gone = candidates - needed
     binaries = [e for e in kept if PurePath(e[0]).name not in gone]
+    dropped_data = LEAN_DROPPED_DATA if flavour == "lean" else ()
     datas = [e for e in datas if not _translation(e[0]) and not _dropped_plugin_data(e[0])
+             and not PurePath(e[0]).as_posix().startswith(dropped_data)
              and not (len(e) > 2 and e[2] == "SYMLINK" and PurePath(e[1]).name in gone)]
     return binaries, datas
 
@@ -136,10 +141,40 @@ def forbidden_in(folder: Path) -> list[str]:
     return sorted(found)
 
 
+_VENDORED = re.compile(r"-[0-9a-f]{8}[.-]")  # auditwheel's hashed copies (numpy.libs/libscipy_openblas64_-…)
+
+
+def strippable(folder: Path) -> list[Path]:
+    """The shared libraries of a Linux build whose symbols can be stripped: not the ones auditwheel vendored
+    (``*.libs/`` or a hashed name): patchelf rewrote those, and strip breaks them ("ELF load command
+    address/offset not page-aligned")."""
+    found = []
+    for path in sorted(folder.rglob("*.so*")):
+        if path.is_symlink() or not path.is_file() or any(p.endswith(".libs") for p in path.parts):
+            continue
+        if not _VENDORED.search(path.name) and re.search(r"\.so(\.[0-9]+)*$", path.name):
+            found.append(path)
+    return found
+
+
+def strip_build(folder: Path) -> int:
+    """``strip --strip-unneeded`` each :func:`strippable` library; the bytes saved."""
+    import subprocess
+
+    before = sum(p.stat().st_size for p in strippable(folder))
+    for path in strippable(folder):
+        subprocess.run(["strip", "--strip-unneeded", str(path)], check=False, capture_output=True)
+    return before - sum(p.stat().st_size for p in strippable(folder))
+
+
 def _main(argv: list[str]) -> int:
-    """``spec_helpers.py check-lean FOLDER``: fail when the lean build holds torch, SciPy, CUDA …"""
+    """``spec_helpers.py check-lean FOLDER``: fail when the lean build holds torch, SciPy, CUDA …;
+    ``spec_helpers.py strip FOLDER``: strip the libraries that can be."""
+    if len(argv) == 2 and argv[0] == "strip":
+        print(f"[strip] {strip_build(Path(argv[1])) / 1e6:.0f} MB of symbols removed")
+        return 0
     if len(argv) != 2 or argv[0] != "check-lean":
-        print("usage: spec_helpers.py check-lean FOLDER", file=sys.stderr)
+        print("usage: spec_helpers.py check-lean|strip FOLDER", file=sys.stderr)
         return 2
     found = forbidden_in(Path(argv[1]))
     if found:
