@@ -4,7 +4,7 @@
 #
 #   bash scripts/build-installer.sh            the lean CPU viewer build (ONNX Runtime, no torch)
 #   bash scripts/build-installer.sh --full     the full build (training, the wizard, torch; CUDA as its wheel)
-#   options: --onefile (one self-extracting file), --no-deb, --no-strip (keep the libraries' symbols),
+#   options: --onefile (one self-extracting file), --no-deb, --no-strip (lean: keep the libraries' symbols),
 #            --dist DIR (default dist/),
 #            --build-dir DIR (build venv and PyInstaller work files; default build/),
 #            --torch-index URL (--full: torch and torchvision from this index, e.g. PyTorch's CPU wheels
@@ -86,7 +86,9 @@ cp scripts/installer/README-install.txt "$stage/README.txt"
 if [ "$flavour" = lean ]; then
   "$venv/bin/python" scripts/installer/spec_helpers.py check-lean "$stage"
 fi
-if [ "$strip" = 1 ] && [ "$onefile" = 0 ] && command -v strip >/dev/null 2>&1; then  # the selftest below runs on it
+# the lean build's libraries lose their symbols (50 MB; the selftest below and CI run on the result); the full
+# build's torch and CUDA libraries are left as their wheels ship them
+if [ "$flavour" = lean ] && [ "$strip" = 1 ] && [ "$onefile" = 0 ] && command -v strip >/dev/null 2>&1; then
   "$venv/bin/python" scripts/installer/spec_helpers.py strip "$stage"
 fi
 
