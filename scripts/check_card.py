@@ -68,8 +68,8 @@ def main() -> int:
     ours = {"auroc": metrics["auc_macro"], "accuracy": metrics["accuracy"]}
     if card.task == "binary":
         ours |= {"sensitivity": metrics["recall"], "specificity": metrics["specificity"]}
-    print(f"{card.name} {card.version}: {len(rows)} images of split {args.split!r}, {len(errors)} unreadable, "
-          f"{refused} refused by the gate (scored anyway)")
+    print(f"{card.name} {card.version}: {len(rows)} images of split {args.split!r}, "
+          f"{len(errors)} unreadable, {refused} refused by the gate (scored anyway)")
     for key, value in ours.items():
         stated = card.metrics.get(key)
         stated_text = f"{stated:.4f}" if isinstance(stated, (int, float)) else "-"
