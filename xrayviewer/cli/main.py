@@ -23,11 +23,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("xrayviewer.cli.train", "train a model bundle headless (same as --train)"),
     "recalibrate": ("xrayviewer.cli.recalibrate", "refit an installed bundle's calibration and thresholds on "
                     "a site's labelled films (weights unchanged)"),
+    "selftest": ("xrayviewer.cli.selftest", "check this installation: decoders, models, a synthetic film, "
+                 "the window (same as --selftest)"),
 }
+
+#: commands that need training's packages (torch …): the lean build says so instead of running them
+NEEDS_TRAINING = frozenset({"train", "recalibrate"})
 
 EPILOG = "commands:\n" + "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()) + (
     "\n\n'xrayviewer COMMAND --help' documents each command. "
-    "'xrayviewer --train ...' is the same as 'xrayviewer train ...'."
+    "'xrayviewer --train ...' is the same as 'xrayviewer train ...', "
+    "'xrayviewer --selftest' as 'xrayviewer selftest'."
 )
 
 
@@ -43,6 +49,9 @@ def _viewer_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--train", action="store_true", help="headless training mode (see 'xrayviewer train --help')"
     )
+    parser.add_argument(
+        "--selftest", action="store_true", help="check this installation, print a pass/fail table, exit"
+    )
     return parser
 
 
@@ -52,6 +61,13 @@ def _run_command(name: str, argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"xrayviewer {name}", description=text)
     module.add_arguments(parser)
     args = parser.parse_args(list(argv))
+    if name in NEEDS_TRAINING:
+        from xrayviewer.training.availability import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            print(f"xrayviewer {name}: {reason}", file=sys.stderr)
+            return 2
     return int(module.run(args) or 0)
 
 
@@ -61,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
         return _run_command(argv[0], argv[1:])
-    if "--train" in argv:
-        rest = [a for a in argv if a != "--train"]
-        return _run_command("train", rest)
+    for flag in ("--train", "--selftest"):  # the documented spellings of two commands
+        if flag in argv:
+            return _run_command(flag.removeprefix("--"), [a for a in argv if a != flag])
     args = _viewer_parser().parse_args(argv)
     from xrayviewer.gui.app import run_viewer  # Qt is imported only when the viewer starts
 

@@ -7,6 +7,7 @@ import sys
 
 from xrayviewer.engine.bundle import scan_bundles, xrv_cached_bundle, xrv_missing_message
 from xrayviewer.engine.paths import MODELS_DIR_ENV, models_search_path
+from xrayviewer.training.availability import training_available
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{bundle.card.summary()}  [{bundle.source}] {bundle.path}")
     for problem in problems:
         print(f"unusable bundle: {problem}", file=sys.stderr)
-    if xrv_cached_bundle() is None:
+    if xrv_cached_bundle() is None and training_available():  # it runs on torch only: not in the lean build
         print(f"note: {xrv_missing_message()}", file=sys.stderr)
     if not bundles:
         folders = ", ".join(str(p) for p in models_search_path(args.models_dir))

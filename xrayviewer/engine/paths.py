@@ -12,12 +12,27 @@ import platformdirs
 MODELS_DIR_ENV = "XRAYVIEWER_MODELS_DIR"
 
 
+def frozen() -> bool:
+    """Whether this is the installer's executable (a PyInstaller build) rather than Python on the sources."""
+    return bool(getattr(sys, "frozen", False)) and hasattr(sys, "_MEIPASS")
+
+
+def app_root() -> Path:
+    """The folder holding ``models/`` and ``resources/``: the PyInstaller bundle's data folder when frozen,
+    else the repository root (an editable install or a source checkout)."""
+    if frozen():
+        return Path(sys._MEIPASS)
+    return Path(__file__).resolve().parents[2]
+
+
 def shipped_models_dir() -> Path:
     """``models/`` next to the package: the repository root (editable install) or the PyInstaller bundle."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "models"
-    return Path(__file__).resolve().parents[2] / "models"
+    return app_root() / "models"
+
+
+def resources_dir() -> Path:
+    """``resources/`` (the theme, the selftest's synthetic films), frozen or from source."""
+    return app_root() / "resources"
 
 
 def user_models_dir() -> Path:

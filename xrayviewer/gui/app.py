@@ -5,13 +5,14 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-THEME_FILE = Path(__file__).resolve().parents[2] / "resources" / "dark.qss"
+from xrayviewer.engine.paths import resources_dir
+
+THEME_FILE = resources_dir() / "dark.qss"
 
 _PALETTE = {
     QPalette.ColorRole.Window: "#1b1d20",

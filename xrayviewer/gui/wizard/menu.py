@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QMessageBox
 
+from xrayviewer.training.availability import unavailable_reason
 from xrayviewer.training.run_records import RunRecord, RunRecords
 
 if TYPE_CHECKING:
@@ -50,7 +51,12 @@ class TrainingMenu(QObject):
         self.runs_menu.aboutToShow.connect(self.fill_runs)
         window.installEventFilter(self)
 
-    def _new_wizard(self, mode: str) -> TrainingWizard:
+    def _new_wizard(self, mode: str) -> TrainingWizard | None:
+        """A wizard for ``mode``, or None after saying why training cannot run here (the lean build)."""
+        reason = unavailable_reason()
+        if reason:
+            QMessageBox.information(self.window, "Training needs the full build", reason)
+            return None
         from xrayviewer.gui.wizard.wizard import TrainingWizard
 
         if self.wizard is not None:
@@ -70,19 +76,19 @@ class TrainingMenu(QObject):
             self.wizard.raise_()
             self.wizard.activateWindow()
 
-    def open_train(self) -> TrainingWizard:
-        """Model ▸ Train a model…"""
+    def open_train(self) -> TrainingWizard | None:
+        """Model ▸ Train a model… (None where training cannot run: the lean build)"""
         wizard = self._new_wizard("train")
         self.show_wizard()
         return wizard
 
-    def open_recalibrate(self) -> TrainingWizard:
-        """Model ▸ Recalibrate a model…"""
+    def open_recalibrate(self) -> TrainingWizard | None:
+        """Model ▸ Recalibrate a model… (None where training cannot run: the lean build)"""
         wizard = self._new_wizard("recalibrate")
         self.show_wizard()
         return wizard
 
-    def open_record(self, record: RunRecord) -> TrainingWizard:
+    def open_record(self, record: RunRecord) -> TrainingWizard | None:
         """Model ▸ Training runs ▸ a run: resume it, see its error, or review and install it."""
         current = self.wizard
         if (
@@ -93,7 +99,7 @@ class TrainingMenu(QObject):
             self.show_wizard()
             return current
         wizard = self._new_wizard("train")
-        if wizard is current and wizard.busy():
+        if wizard is None or (wizard is current and wizard.busy()):
             return wizard
         wizard.open_record(record)
         self.show_wizard()
