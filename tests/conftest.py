@@ -47,3 +47,15 @@ def kermany_rows(shared_data: Path) -> list[dict[str, str]]:
     for row in rows:
         row["path"] = str(folder / "images" / row["file"])
     return rows
+
+
+@pytest.fixture
+def no_models_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Shipped, per-user (``tmp_path/user-models``), environment and torchxrayvision locations all empty."""
+    from xrayviewer.engine import bundle, paths
+
+    monkeypatch.setattr(paths, "shipped_models_dir", lambda: tmp_path / "shipped")
+    monkeypatch.setattr(paths, "user_models_dir", lambda: tmp_path / "user-models")
+    monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
+    monkeypatch.setenv(bundle.XRV_CACHE_ENV, str(tmp_path / "no-xrv"))
+    return tmp_path

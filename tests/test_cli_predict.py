@@ -10,7 +10,6 @@ from engine_helpers import make_bundle
 from imaging_dicoms import film_dicom
 
 from xrayviewer.cli.main import main
-from xrayviewer.engine import bundle as bundle_mod
 from xrayviewer.engine import paths
 from xrayviewer.engine.applicability import NO_GATE
 from xrayviewer.engine.preprocess import PreprocessRecipe, preprocess
@@ -20,13 +19,7 @@ KEYS = ["file", "model", "version", "scores", "thresholds", "positive", "top", "
         "warnings", "gate"]
 
 
-@pytest.fixture(autouse=True)
-def nothing_installed(tmp_path, monkeypatch):
-    """Shipped, per-user, environment and torchxrayvision locations all empty."""
-    monkeypatch.setattr(paths, "shipped_models_dir", lambda: tmp_path / "shipped")
-    monkeypatch.setattr(paths, "user_models_dir", lambda: tmp_path / "user")
-    monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
-    monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv"))
+pytestmark = pytest.mark.usefixtures("no_models_installed")
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,6 @@ from PySide6.QtWidgets import QApplication, QWizard
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 from test_train_wizard_engine import CARD, class_folders
 
-from xrayviewer.engine import bundle as bundle_mod
-from xrayviewer.engine import paths
 from xrayviewer.engine.bundle import read_bundle
 from xrayviewer.engine.install import install_bundle
 from xrayviewer.gui.main_window import MainWindow
@@ -34,12 +32,8 @@ RUN_MS = 240_000  # a tiny run takes ~10 s; a busy 2-core CI machine gets room
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
+def home(no_models_installed, tmp_path, monkeypatch):
     """Per-user folders under tmp_path (models, run records, image cache); nothing installed."""
-    monkeypatch.setattr(paths, "shipped_models_dir", lambda: tmp_path / "shipped")
-    monkeypatch.setattr(paths, "user_models_dir", lambda: tmp_path / "user-models")
-    monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
-    monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv"))
     monkeypatch.setenv(RUNS_FILE_ENV, str(tmp_path / "data" / "training-runs.json"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the children's preprocessed-image cache
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["file", "model", "version", "scores", "thresholds", "positive", "top", "cam", "ms", "error",
         "warnings", "gate"]
 
+pytestmark = pytest.mark.usefixtures("no_models_installed")
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
@@ -142,15 +144,6 @@ def test_folder_listings_skip_what_cannot_be_an_image(corpus):
 
 
 # ---------------------------------------------------------------- predict over the corpus
-
-
-@pytest.fixture(autouse=True)
-def nothing_installed(tmp_path, monkeypatch):
-    """Shipped, per-user, environment and torchxrayvision locations all empty."""
-    monkeypatch.setattr(paths, "shipped_models_dir", lambda: tmp_path / "shipped")
-    monkeypatch.setattr(paths, "user_models_dir", lambda: tmp_path / "user")
-    monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
-    monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv"))
 
 
 @pytest.fixture(scope="module")

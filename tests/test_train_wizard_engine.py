@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,9 @@ import pytest
 from test_train_run import tiny_config
 
 from xrayviewer.engine import bundle as bundle_mod
-from xrayviewer.engine import paths
 from xrayviewer.engine.bundle import load_bundle, read_bundle, sha256_of
 from xrayviewer.engine.install import CardText, InstallError, card_problems, install_bundle
-from xrayviewer.training import inspection
+from xrayviewer.training import inspection, run_records
 from xrayviewer.training.config import ConfigError, TrainConfig, config_from_dict
 from xrayviewer.training.events import (
     BatchEnded,
@@ -28,7 +28,7 @@ from xrayviewer.training.events import (
     parse_event,
 )
 from xrayviewer.training.recalibration import RecalConfig, card_rule, recalibrate
-from xrayviewer.training.run_records import RunRecord, RunRecords
+from xrayviewer.training.run_records import RunRecord, RunRecords, new_run_dir
 from xrayviewer.training.sources import read_folders
 from xrayviewer.training.timing import StepTiming, describe_duration, estimate_seconds, time_batches
 from xrayviewer.training.trainer import train
@@ -54,16 +54,6 @@ def class_folders(root: Path, rows: list[dict], per_class: int, layout: str = ""
         (folder / row["file"]).symlink_to(row["path"])
         taken[label] = taken.get(label, 0) + 1
     return root
-
-
-@pytest.fixture
-def user_folders(tmp_path, monkeypatch):
-    """Per-user folders under tmp_path: models (nothing shipped), the run records, no torchxrayvision."""
-    monkeypatch.setattr(paths, "shipped_models_dir", lambda: tmp_path / "shipped")
-    monkeypatch.setattr(paths, "user_models_dir", lambda: tmp_path / "user-models")
-    monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
-    monkeypatch.setenv(bundle_mod.XRV_CACHE_ENV, str(tmp_path / "no-xrv"))
-    return tmp_path
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +180,23 @@ def test_run_records_survive_a_restart_and_know_what_can_be_resumed(tmp_path):
     assert records.load() == []
 
 
-def test_install_needs_the_card_text_and_never_overwrites_silently(trained, user_folders):
+def test_a_new_run_folder_never_reuses_an_existing_one(tmp_path, monkeypatch):
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 12, 1, 9, 30, 5)
+
+    monkeypatch.setattr(run_records, "datetime", Frozen)
+    first = new_run_dir(tmp_path, "site-model-recal")
+    assert first == tmp_path / "site-model-recal-20261201-093005" and not first.exists()
+    first.mkdir()
+    second = new_run_dir(tmp_path, "site-model-recal")
+    assert second == tmp_path / "site-model-recal-20261201-093005-2"
+    second.mkdir()
+    assert new_run_dir(tmp_path, "site-model-recal").name.endswith("-3")
+
+
+def test_install_needs_the_card_text_and_never_overwrites_silently(trained, no_models_installed):
     assert card_problems(replace(CARD, limitations="", licence="", name="bad name!")) == [
         card_problems(replace(CARD, name="bad name!"))[0],
         card_problems(replace(CARD, licence=""))[0],
@@ -199,7 +205,7 @@ def test_install_needs_the_card_text_and_never_overwrites_silently(trained, user
     with pytest.raises(InstallError, match="Write the limitations"):
         install_bundle(trained.bundle_dir, replace(CARD, limitations=" "))
     first = install_bundle(trained.bundle_dir, CARD, card_fields={"views": ["AP"], "age_group": "child"})
-    assert first.path == user_folders / "user-models" / "site-model" and first.source == "user"
+    assert first.path == no_models_installed / "user-models" / "site-model" and first.source == "user"
     assert first.card.limitations == CARD.limitations and first.card.views == ["AP"]
     assert first.card.training_data["description"] == CARD.data_description
     assert (
@@ -214,7 +220,7 @@ def test_install_needs_the_card_text_and_never_overwrites_silently(trained, user
         install_bundle(trained.bundle_dir, replace(CARD, version="1.1"))
     second = install_bundle(trained.bundle_dir, replace(CARD, version="1.1"), replace_existing=True)
     assert second.card.version == "1.1"
-    kept = user_folders / "user-models" / ".previous" / "site-model-1.0"
+    kept = no_models_installed / "user-models" / ".previous" / "site-model-1.0"
     assert read_bundle(kept).card.version == "1.0"
     assert [b.card.version for b in bundle_mod.find_bundles() if b.name == "site-model"] == ["1.1"]
 

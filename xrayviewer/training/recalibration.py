@@ -39,6 +39,7 @@ from xrayviewer.training.metrics import (
     one_vs_rest,
     scored_classes,
 )
+from xrayviewer.training.run_records import new_run_dir
 from xrayviewer.training.sources import DatasetError, Sample, read_samples
 
 RULES = ("card", *THRESHOLD_RULES)
@@ -305,16 +306,6 @@ def _new_version(old: str) -> str:
     return f"{base}+site{datetime.now().strftime('%Y%m%d')}"
 
 
-def _out_dir(config: RecalConfig, name: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(config.out).expanduser() / f"{name}-recal-{stamp}"
-    out, n = base, 1
-    while out.exists():
-        n += 1
-        out = base.with_name(f"{base.name}-{n}")
-    return out
-
-
 def recalibrate(
     config: RecalConfig, callbacks: list[Callback] | None = None, cancel: threading.Event | None = None
 ) -> RecalResult:
@@ -341,7 +332,7 @@ def recalibrate(
     samples, _, dropped = read_samples(data, classes, task)
     emit(Message("info", f"scoring {len(samples)} site images with {card.name} {card.version}"))
     logits, kept, unreadable = score_logits(bundle, samples, config.batch_size, emit, cancel)
-    out_dir = _out_dir(config, card.name)
+    out_dir = new_run_dir(config.out, f"{card.name}-recal")
     if logits is None:
         emit(RunFinished("cancelled", str(out_dir)))
         return RecalResult("cancelled", out_dir)

@@ -34,6 +34,16 @@ def default_runs_dir() -> Path:
     return default_runs_file().parent / "runs"
 
 
+def new_run_dir(parent: str | Path, name: str) -> Path:
+    """A run folder not yet there: ``<parent>/<name>-<YYYYmmdd-HHMMSS>``, then ``-2``, ``-3``… if taken."""
+    base = Path(parent).expanduser() / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    return run_dir
+
+
 @dataclass
 class RunRecord:
     """One run started from a front end."""

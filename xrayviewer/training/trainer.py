@@ -76,6 +76,7 @@ from xrayviewer.training.optimization import (
     make_scheduler,
     set_phase,
 )
+from xrayviewer.training.run_records import new_run_dir
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -186,16 +187,6 @@ def predict_logits(
 
 class _Cancelled(Exception):
     """Raised inside data preparation when the user cancels before training starts."""
-
-
-def _new_run_dir(config: TrainConfig) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(config.out).expanduser() / f"{config.name}-{stamp}"
-    run_dir, n = base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = base.with_name(f"{base.name}-{n}")
-    return run_dir
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -680,6 +671,6 @@ def train(
     else:
         config.validate()
         config = copy.deepcopy(config)
-        run_dir = _new_run_dir(config)
+        run_dir = new_run_dir(config.out, config.name)
     trainer = Trainer(config, callbacks, cancel or threading.Event(), run_dir, resume is not None)
     return trainer.run()
