@@ -1,11 +1,14 @@
 """The ``xrayviewer`` command: help, version, module entry point."""
 
+import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from xrayviewer import __version__
+from xrayviewer.cli.engine_runs import install_cancel
 from xrayviewer.cli.main import COMMANDS, main
 
 
@@ -31,3 +34,18 @@ def test_python_dash_m_runs_the_same_cli():
     assert result.returncode == 0
     assert __version__ in result.stdout
     assert "PySide6" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_once_cancels_an_engine_run_and_twice_aborts(capsys):
+    before = signal.getsignal(signal.SIGINT)
+    cancel = threading.Event()
+    try:
+        install_cancel(cancel)
+        signal.raise_signal(signal.SIGINT)
+        assert cancel.is_set()
+        assert "Ctrl-C again to abort" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, before)

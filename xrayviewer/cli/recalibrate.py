@@ -1,15 +1,17 @@
 """`xrayviewer recalibrate`: refit an installed bundle's temperature and thresholds on a site's own labelled
 films, without touching its weights; writes a new bundle version (see training.recalibration).
 
-Exit status: 0 done, 2 bad input (nothing written), 130 cancelled.
+Ctrl-C once stops at the next batch, twice aborts. Exit status: 0 done, 2 bad input (nothing written),
+130 cancelled.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
+
+from xrayviewer.cli.engine_runs import add_events_option, install_cancel
 
 EXAMPLE = """example (a site's films in class folders normal/ and pneumonia/):
   xrayviewer recalibrate --bundle pneumonia --data ~/site-films --negative normal \\
@@ -32,12 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--description", metavar="TEXT", help="the site data in words (recorded in the card)")
     parser.add_argument("--version", metavar="V", help="version of the new bundle (default OLD+siteDATE)")
     parser.add_argument("--out", metavar="DIR", help="parent of the output folder (default runs/)")
-    parser.add_argument(
-        "--events",
-        choices=("text", "json"),
-        default="text",
-        help="progress as lines (default) or JSON lines on stdout",
-    )
+    add_events_option(parser, "lines")
 
 
 def _config(args: argparse.Namespace):
@@ -88,9 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from xrayviewer.training.sources import DatasetError
 
     cancel = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    if hasattr(signal, "SIGBREAK"):
-        signal.signal(signal.SIGBREAK, lambda *_: cancel.set())
+    install_cancel(cancel)
 
     def text(event) -> None:
         if isinstance(event, RunFinished):  # the summary below says it better
@@ -105,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, DatasetError, BundleError) as exc:
         print(f"xrayviewer recalibrate: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("xrayviewer recalibrate: aborted", file=sys.stderr)
+        return 130
     if result.status == "cancelled":
         return 130
     if args.events == "text":

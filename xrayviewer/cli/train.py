@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 import threading
+
+from xrayviewer.cli.engine_runs import add_events_option, install_cancel
 
 EXAMPLE = """example (shared Kermany data, from the repository root):
   xrayviewer train --config configs/kermany-pneumonia.toml --dry-run
@@ -74,12 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time N training steps of the configured network on synthetic input on the device, print the "
         "seconds per batch (one JSON object with --events json), exit; reads no data",
     )
-    parser.add_argument(
-        "--events",
-        choices=("text", "json"),
-        default="text",
-        help="progress as bars (default) or JSON lines on stdout",
-    )
+    add_events_option(parser, "bars")
 
 
 def _config(args: argparse.Namespace):
@@ -116,19 +112,6 @@ def _config(args: argparse.Namespace):
     return config
 
 
-def _install_sigint(cancel: threading.Event) -> None:
-    def handler(signum, frame):
-        if cancel.is_set():
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
-
-    signal.signal(signal.SIGINT, handler)
-    if hasattr(signal, "SIGBREAK"):  # Windows: a parent sends CTRL_BREAK_EVENT (no SIGINT to a child there)
-        signal.signal(signal.SIGBREAK, handler)
-
-
 def run(args: argparse.Namespace) -> int:
     """Validate, then dry-run or train; errors in the input print one line and return 2."""
     from xrayviewer.engine.bundle import BundleError
@@ -157,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 return 0
         callbacks = [JsonLines() if args.events == "json" else ProgressBars()]
         cancel = threading.Event()
-        _install_sigint(cancel)
+        install_cancel(cancel)
         if args.folds is not None and config is not None:
             return _cross_validate(config, callbacks, cancel, args.events)
         result = train(config, callbacks, cancel, resume=args.resume)  # type: ignore[arg-type]

@@ -8,7 +8,8 @@ QProcess signals on the UI thread and are parsed into the engine's event datacla
 (``training.events.parse_event``); stderr lines are kept for the log pane and the error message.
 
 Cancel: SIGINT on POSIX; on Windows, where a child cannot be sent SIGINT, the child is started in its own
-process group and sent CTRL_BREAK_EVENT, which ``xrayviewer train`` handles as Ctrl-C (SIGBREAK).
+process group and sent CTRL_BREAK_EVENT, which ``xrayviewer train`` and ``recalibrate`` handle as
+Ctrl-C (SIGBREAK).
 """
 
 from __future__ import annotations
